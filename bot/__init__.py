@@ -1,0 +1,1 @@
+"""briefbot's conversation: answers, digests, Telegram handlers, rendering, chat state and the command line."""
