@@ -1,10 +1,10 @@
 """Errors a user can act on.
 
-    BriefbotError            every error the CLI prints as one line and exits non-zero for
-     +-- ConfigError         settings are wrong or missing (exit 2)
-     +-- SourceError         one feed, page, file or record could not be ingested; the others go on
-     +-- IndexMismatchError  the archive was built with another embedding model: run `briefbot reindex`
-     +-- EmbeddingError      the embedding backend failed after its retries
+BriefbotError            every error the CLI prints as one line and exits non-zero for
+ +-- ConfigError         settings are wrong or missing (exit 2)
+ +-- SourceError         one feed, page, file or record could not be ingested; the others go on
+ +-- IndexMismatchError  the archive was built with another embedding model: run `briefbot reindex`
+ +-- EmbeddingError      the embedding backend failed after its retries
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ class IndexSettings(BaseSettings):
         ),
     )
     embedding_base_url: str | None = Field(
-        default=None, description="Base URL of the OpenAI-compatible embedding endpoint (default: OPENAI_BASE_URL)."
+        default=None,
+        description="Base URL of the OpenAI-compatible embedding endpoint (default: OPENAI_BASE_URL).",
     )
     embedding_batch: int = Field(default=32, ge=1, le=2048, description="Passages per embedding call.")
     chunk_tokens: int = Field(default=220, ge=32, le=1024, description="Target passage size in tokens.")

@@ -1,0 +1,106 @@
+"""The archive: the SQLite catalog and the Chroma store opened together, kept in step, with the embedder.
+
+An article is in both stores or in neither. Writes go in this order: (1) the new passage ids are journalled in
+SQLite, (2) vectors are upserted into Chroma, (3) one SQLite transaction writes the articles and passages, clears
+the journal and journals the replaced passages, (4) the replaced passages are deleted from Chroma and the journal
+cleared. A crash anywhere leaves only journalled ids in Chroma that no committed article owns; opening the archive
+deletes them (``recover``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+from index.catalog import Catalog
+from index.embed import CachedEmbedder, make_embedder
+from index.settings import IndexSettings
+from index.store import VectorStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    articles: int
+    passages: int
+    sources: dict[str, int]
+    oldest: datetime | None
+    newest: datetime | None
+    embedding_model: str
+    vectors: int = 0
+    journal: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "articles": self.articles,
+            "passages": self.passages,
+            "sources": self.sources,
+            "oldest": self.oldest.isoformat() if self.oldest else None,
+            "newest": self.newest.isoformat() if self.newest else None,
+            "embedding_model": self.embedding_model,
+        }
+
+
+class Archive:
+    """Catalog + vector store + embedder for one home."""
+
+    def __init__(self, settings: IndexSettings, *, check_model: bool = True) -> None:
+        """Open (creating if needed) the archive under ``settings.home``.
+
+        Args:
+            settings: where and how.
+            check_model: raise ``IndexMismatchError`` when the stored vectors come from another model
+                (``reindex`` opens with False).
+        """
+        self.settings = settings
+        settings.ensure_home()
+        self.catalog = Catalog(settings.catalog_path)
+        self.model_id = settings.embedding_model
+        self.store = VectorStore(settings, self.model_id, check_model=check_model)
+        self.recover()
+
+    @cached_property
+    def embedder(self) -> CachedEmbedder:
+        inner = make_embedder(
+            self.settings.embedding_model,
+            base_url=self.settings.embedding_base_url,
+            batch_size=self.settings.embedding_batch,
+        )
+        return CachedEmbedder(inner, self.catalog.cache_lookup, self.catalog.cache_store)
+
+    def recover(self) -> int:
+        """Delete from Chroma the ids an interrupted write left behind; returns how many."""
+        ids = self.catalog.journal()
+        if ids:
+            log.warning("recovering from an interrupted ingest: removing %d uncommitted vectors", len(ids))
+            self.store.delete(ids)
+            with self.catalog.transaction() as db:
+                self.catalog.journal_clear(db, ids)
+        return len(ids)
+
+    def stats(self) -> Stats:
+        articles, passages = self.catalog.counts()
+        oldest, newest = self.catalog.date_range()
+        return Stats(
+            articles=articles,
+            passages=passages,
+            sources=self.catalog.sources(),
+            oldest=oldest,
+            newest=newest,
+            embedding_model=self.model_id,
+            vectors=self.store.count(),
+            journal=len(self.catalog.journal()),
+        )
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

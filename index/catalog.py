@@ -1,0 +1,340 @@
+"""The SQLite side of the archive: the article catalog, passages with their offsets, the FTS5 keyword index,
+the embedding cache, registered feeds, and the journal that keeps Chroma and SQLite in step.
+
+Schema changes are numbered migration functions, applied once each and recorded in ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    id: str
+    url: str
+    title: str
+    source: str
+    author: str | None
+    published: datetime | None
+    text: str
+    content_hash: str
+    ingested_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    id: str
+    article_id: str
+    idx: int
+    start: int
+    end: int
+    text: str
+    tokens: int
+
+
+M001_ARTICLES = """
+        CREATE TABLE articles (
+            id TEXT PRIMARY KEY,            -- sha1 of the canonical URL
+            url TEXT NOT NULL,
+            title TEXT NOT NULL,
+            source TEXT NOT NULL,           -- outlet
+            author TEXT,
+            published TEXT,                 -- ISO 8601 UTC, NULL when unknown
+            published_ts REAL,              -- the same as a Unix time, for range filters
+            text TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            origin TEXT NOT NULL DEFAULT '',
+            ingested_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX articles_hash ON articles(content_hash);
+        CREATE INDEX articles_published ON articles(published_ts);
+        CREATE INDEX articles_ingested ON articles(ingested_at);
+        -- every URL an article is known under: its own, redirects, syndicated copies
+        CREATE TABLE article_urls (url TEXT PRIMARY KEY, article_id TEXT NOT NULL) WITHOUT ROWID;
+        CREATE INDEX article_urls_article ON article_urls(article_id);
+        CREATE TABLE passages (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            article_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            end INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            title TEXT NOT NULL,
+            tokens INTEGER NOT NULL
+        );
+        CREATE INDEX passages_article ON passages(article_id, idx);
+        CREATE VIRTUAL TABLE passages_fts USING fts5(
+            title, text, content='passages', content_rowid='rowid', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER passages_ai AFTER INSERT ON passages BEGIN
+            INSERT INTO passages_fts(rowid, title, text) VALUES (new.rowid, new.title, new.text);
+        END;
+        CREATE TRIGGER passages_ad AFTER DELETE ON passages BEGIN
+            INSERT INTO passages_fts(passages_fts, rowid, title, text)
+                VALUES ('delete', old.rowid, old.title, old.text);
+        END;
+        CREATE TABLE embedding_cache (
+            model TEXT NOT NULL, key TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, key)
+        ) WITHOUT ROWID;
+        -- Chroma ids that may exist without a committed article: deleted from Chroma on the next open.
+        CREATE TABLE chroma_journal (id TEXT PRIMARY KEY) WITHOUT ROWID;
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+def _migrations() -> list[str]:
+    from index.feeds import FEEDS_SCHEMA
+
+    return [M001_ARTICLES, FEEDS_SCHEMA]
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(UTC).isoformat() if dt else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode with a busy timeout, so the bot and a CLI ingest can share the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> None:
+    """Apply the numbered SQL migrations not yet applied, each in its own transaction.
+
+    ``migrations[i]`` takes the schema from version i to i + 1 (``PRAGMA user_version``); never edit one that
+    has shipped, append a new one.
+    """
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, sql in enumerate(migrations[version:], start=version + 1):
+        try:
+            db.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+
+class Catalog:
+    """The article catalog in ``catalog.sqlite3`` under the home."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = connect(path)
+        migrate(self.db, _migrations())
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- lookups ---------------------------------------------------------------------------------------------
+    def by_url(self, url: str) -> tuple[str, str] | None:
+        """(article id, content hash) of the article known under ``url``."""
+        row = self.db.execute(
+            "SELECT a.id, a.content_hash FROM article_urls u JOIN articles a ON a.id = u.article_id WHERE u.url = ?",
+            (url,),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def by_hash(self, content_hash: str) -> str | None:
+        row = self.db.execute("SELECT id FROM articles WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
+        return row[0] if row else None
+
+    def passage_ids(self, article_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM passages WHERE article_id = ?", (article_id,))]
+
+    def urls(self, article_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT url FROM article_urls WHERE article_id = ?", (article_id,))]
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return self._article(row) if row else None
+
+    def articles(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, StoredArticle] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            q = f"SELECT * FROM articles WHERE id IN ({','.join('?' * len(part))})"
+            out.update({r["id"]: self._article(r) for r in self.db.execute(q, part)})
+        return out
+
+    def passages(self, ids: Iterable[str]) -> dict[str, StoredPassage]:
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, StoredPassage] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            q = f"SELECT id, article_id, idx, start, end, text, tokens FROM passages WHERE id IN ({marks})"
+            out.update({r[0]: StoredPassage(*r) for r in self.db.execute(q, part)})
+        return out
+
+    def article_passages(self, article_id: str) -> list[StoredPassage]:
+        rows = self.db.execute(
+            "SELECT id, article_id, idx, start, end, text, tokens FROM passages WHERE article_id = ? ORDER BY idx",
+            (article_id,),
+        )
+        return [StoredPassage(*r) for r in rows]
+
+    def iter_passages(self, batch: int = 1000) -> Iterator[list[sqlite3.Row]]:
+        """All passages with their article's metadata, in batches (for reindexing)."""
+        last = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT p.rowid, p.id, p.article_id, p.idx, p.text, p.title, a.source, a.published_ts "
+                "FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.rowid > ? ORDER BY p.rowid LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
+    @staticmethod
+    def _article(row: sqlite3.Row) -> StoredArticle:
+        return StoredArticle(
+            id=row["id"],
+            url=row["url"],
+            title=row["title"],
+            source=row["source"],
+            author=row["author"],
+            published=_dt(row["published"]),
+            text=row["text"],
+            content_hash=row["content_hash"],
+            ingested_at=_dt(row["ingested_at"]) or datetime.now(UTC),
+        )
+
+    # -- writes (call inside ``transaction()``) -----------------------------------------------------------------
+    def put_article(
+        self,
+        db: sqlite3.Connection,
+        *,
+        article_id: str,
+        url: str,
+        title: str,
+        source: str,
+        author: str | None,
+        published: datetime | None,
+        text: str,
+        content_hash: str,
+        origin: str,
+        passages: Sequence[StoredPassage],
+        now: datetime,
+    ) -> None:
+        """Insert or replace an article and all its passages."""
+        db.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+        db.execute(
+            "INSERT INTO articles (id, url, title, source, author, published, published_ts, text, content_hash, "
+            "origin, ingested_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(id) DO UPDATE SET url=excluded.url, title=excluded.title, source=excluded.source, "
+            "author=excluded.author, published=excluded.published, published_ts=excluded.published_ts, "
+            "text=excluded.text, content_hash=excluded.content_hash, origin=excluded.origin, "
+            "updated_at=excluded.updated_at",
+            (
+                article_id,
+                url,
+                title,
+                source,
+                author,
+                _iso(published),
+                published.timestamp() if published else None,
+                text,
+                content_hash,
+                origin,
+                now.isoformat(),
+                now.isoformat(),
+            ),
+        )
+        db.executemany(
+            "INSERT INTO passages (id, article_id, idx, start, end, text, title, tokens) VALUES (?,?,?,?,?,?,?,?)",
+            [(p.id, article_id, p.idx, p.start, p.end, p.text, title, p.tokens) for p in passages],
+        )
+        self.add_urls(db, article_id, [url])
+
+    def add_urls(self, db: sqlite3.Connection, article_id: str, urls: Iterable[str]) -> None:
+        db.executemany(
+            "INSERT INTO article_urls (url, article_id) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
+            [(u, article_id) for u in urls if u],
+        )
+
+    # -- the Chroma journal ----------------------------------------------------------------------------------
+    def journal_add(self, ids: Iterable[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO chroma_journal (id) VALUES (?)", [(i,) for i in ids])
+
+    def journal_clear(self, db: sqlite3.Connection, ids: Iterable[str]) -> None:
+        db.executemany("DELETE FROM chroma_journal WHERE id = ?", [(i,) for i in ids])
+
+    def journal(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM chroma_journal")]
+
+    # -- embedding cache ---------------------------------------------------------------------------------------
+    def cache_lookup(self, model: str, keys: list[str]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            q = f"SELECT key, vector FROM embedding_cache WHERE model = ? AND key IN ({','.join('?' * len(part))})"
+            out.update({r[0]: r[1] for r in self.db.execute(q, [model, *part])})
+        return out
+
+    def cache_store(self, model: str, vectors: dict[str, bytes]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO embedding_cache (model, key, vector) VALUES (?,?,?)",
+                [(model, k, v) for k, v in vectors.items()],
+            )
+
+    # -- meta and stats ----------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def counts(self) -> tuple[int, int]:
+        a = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        p = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return a, p
+
+    def sources(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT source, count(*) FROM articles GROUP BY source ORDER BY count(*) DESC, source")
+        return {r[0]: r[1] for r in rows}
+
+    def date_range(self) -> tuple[datetime | None, datetime | None]:
+        row = self.db.execute("SELECT min(published), max(published) FROM articles").fetchone()
+        return _dt(row[0]), _dt(row[1])
+
+    def latest(self, n: int = 10) -> list[StoredArticle]:
+        rows = self.db.execute(
+            "SELECT * FROM articles ORDER BY coalesce(published_ts, 0) DESC, ingested_at DESC LIMIT ?", (n,)
+        )
+        return [self._article(r) for r in rows]

@@ -1,0 +1,155 @@
+"""The ingest pipeline and the two stores: idempotent, deduplicating, crash-safe, model-checked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings
+from index.archive import Archive
+from index.article import ArticleRecord
+from index.errors import IndexMismatchError, SourceError
+from index.ingest import ingest, reindex
+
+
+def _rec(n: int, *, text: str | None = None, url: str | None = None, source: str = "Harbor Times") -> ArticleRecord:
+    body = text or (
+        f"Story number {n} begins here. The mayor said “the harbor will reopen on Monday” after the storm. "
+        f"Officials counted {n} boats damaged in the marina.\n\nA second paragraph about story {n} follows, "
+        "with more detail on the repairs and the cost to the city."
+    )
+    return ArticleRecord(
+        url=url or f"https://harbortimes.example/news/{n}",
+        title=f"Story {n}",
+        text=body,
+        published=datetime(2026, 11, 20 + n % 5, 9, tzinfo=UTC),
+        source=source,
+        origin=f"test:{n}",
+    )
+
+
+@pytest.fixture
+def archive(briefbot_home: Path) -> Archive:
+    a = Archive(Settings())
+    yield a
+    a.close()
+
+
+def test_ingest_then_reingest_embeds_nothing(archive: Archive) -> None:
+    first = ingest(archive, [_rec(i) for i in range(5)])
+    assert (first.added, first.unchanged, first.failed) == (5, 0, [])
+    articles, passages = archive.catalog.counts()
+    assert articles == 5 and passages == archive.store.count() > 0
+    embedded = archive.embedder.embedded
+    again = ingest(archive, [_rec(i) for i in range(5)])
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 5)
+    assert archive.embedder.embedded == embedded  # nothing went to the model
+    assert archive.catalog.counts() == (articles, passages)
+
+
+def test_changed_text_replaces_the_passages(archive: Archive) -> None:
+    ingest(archive, [_rec(1)])
+    aid = _rec(1).article_id
+    old = set(archive.catalog.passage_ids(aid))
+    changed = _rec(1, text="A completely rewritten story. The harbor stays closed, the mayor said on Friday.")
+    report = ingest(archive, [changed])
+    assert report.updated == 1 and report.added == 0
+    new = set(archive.catalog.passage_ids(aid))
+    assert new and not (new & old)
+    assert archive.store.count() == len(new)  # the old vectors are gone from Chroma too
+    assert "rewritten" in archive.catalog.article(aid).text  # type: ignore[union-attr]
+
+
+def test_syndicated_copy_is_stored_once_and_knows_both_urls(archive: Archive) -> None:
+    original = _rec(2)
+    copy = _rec(2, url="https://valleycourier.example/wire/story-2", source="Valley Courier")
+    report = ingest(archive, [original, copy])
+    assert report.added == 1 and report.duplicates == 1
+    assert archive.catalog.counts()[0] == 1
+    assert set(archive.catalog.urls(original.article_id)) == {original.url, copy.url}
+    # the copy's URL now finds the stored article, so a later run skips it as unchanged
+    assert ingest(archive, [copy]).unchanged == 1
+
+
+def test_errors_in_the_stream_do_not_stop_good_items(archive: Archive) -> None:
+    items: list[ArticleRecord | SourceError] = [
+        _rec(1),
+        SourceError("bad.html", "no article text found"),
+        _rec(3, text="   \n\n  "),
+        _rec(4),
+    ]
+    report = ingest(archive, items)
+    assert report.added == 2
+    assert [e.source for e in report.failed] == ["bad.html", "test:3"]
+    assert "no text" in report.failed[1].reason
+
+
+def test_the_collection_records_its_model(archive: Archive, briefbot_home: Path) -> None:
+    ingest(archive, [_rec(1)])
+    archive.close()
+    with pytest.raises(IndexMismatchError, match="briefbot reindex"):
+        Archive(Settings(embedding_model="text-embedding-3-small"))
+
+
+def test_reindex_rebuilds_the_vectors(archive: Archive) -> None:
+    ingest(archive, [_rec(i) for i in range(3)])
+    before = archive.store.count()
+    assert reindex(archive) == before
+    assert archive.store.count() == before
+    hits = archive.store.query(archive.embedder.embed(["harbor reopen storm"])[0], 3)
+    assert len(hits) == 3 and all(h.article_id for h in hits)
+    archive.close()
+    Archive(Settings()).close()  # the swapped-in collection still records the model
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, sys
+    from datetime import UTC, datetime
+    from bot.settings import Settings
+    from index.archive import Archive
+    from index.article import ArticleRecord
+    from index.catalog import Catalog
+    from index.ingest import ingest
+
+    calls = 0
+    real = Catalog.put_article
+    def dying(self, *a, **k):
+        global calls
+        calls += 1
+        if calls == int(sys.argv[1]):
+            os._exit(9)  # the process dies mid-batch: vectors are in Chroma, the SQLite transaction is not
+        return real(self, *a, **k)
+    Catalog.put_article = dying
+    recs = [ArticleRecord(url=f"https://x.example/{i}", title=f"T{i}",
+                          text=f"Article {i} says the council met. It voted {i} to 2.",
+                          published=datetime(2026, 11, 1, tzinfo=UTC), source="X") for i in range(6)]
+    archive = Archive(Settings())
+    r = ingest(archive, recs, batch_articles=2)
+    print(r.added, archive.catalog.counts()[0], archive.store.count())
+    """
+)
+
+
+def test_a_crash_mid_ingest_leaves_no_half_written_article(briefbot_home: Path) -> None:
+    run = [sys.executable, "-c", CRASH]
+    died = subprocess.run([*run, "4"], capture_output=True, text=True, timeout=120)
+    assert died.returncode == 9
+    archive = Archive(Settings())  # opening recovers
+    articles, passages = archive.catalog.counts()
+    assert articles == 2  # the first batch of two committed, the second died
+    assert archive.store.count() == passages
+    assert archive.catalog.journal() == []
+    archive.close()
+    done = subprocess.run([*run, "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    added, total, vectors = map(int, done.stdout.split())
+    assert (added, total) == (4, 6)
+    archive = Archive(Settings())
+    assert archive.store.count() == archive.catalog.counts()[1] == vectors
+    archive.close()
