@@ -52,7 +52,7 @@ class IndexSettings(BaseSettings):
     chunk_overlap: int = Field(default=30, ge=0, le=256, description="Tokens of overlap between passages.")
     tokenizer: str = Field(default="cl100k_base", description="tiktoken encoding for counting passage tokens.")
     max_file_bytes: int = Field(
-        default=50_000_000, description="Files larger than this are refused (a .gz is measured uncompressed)."
+        default=500_000_000, description="Files larger than this are refused (a .gz is measured uncompressed)."
     )
     max_page_bytes: int = Field(default=5_000_000, description="Web pages and feeds larger than this are refused.")
     fetch_timeout: float = Field(default=20.0, description="Seconds before a web request gives up.")

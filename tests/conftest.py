@@ -32,3 +32,6 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is absent")
     return SHARED
+
+
+from tests.fakes.web import web_server  # noqa: E402,F401  (the local HTTP server fixture)
