@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TextIO
 
 import click
@@ -292,6 +293,164 @@ def config_cmd(ctx: click.Context) -> None:
         click.echo(f"{name} = {value!s}")
         if field.description:
             click.echo(f"    {field.description}")
+
+
+# -- answers ---------------------------------------------------------------------------------------------------
+def _date_option(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _engine(archive: Any, settings: Settings) -> Any:
+    from bot.answer import AnswerEngine
+    from bot.llm import make_llm
+
+    return AnswerEngine(archive, settings, llm=make_llm(settings))
+
+
+def answer_json(answer: Any) -> dict[str, object]:
+    return {
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "citations": [
+            {
+                "n": c.n,
+                "title": c.title,
+                "url": c.url,
+                "source": c.source,
+                "published": c.published.isoformat() if c.published else None,
+                "quote": c.quote,
+            }
+            for c in answer.citations
+        ],
+        "passages": [{"article_id": p.article_id, "text": p.text, "score": round(p.score, 6)} for p in answer.passages],
+    }
+
+
+def answer_text(answer: Any) -> str:
+    lines = [answer.text]
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in answer.citations:
+            day = c.published.date().isoformat() if c.published else "undated"
+            lines.append(f"  [{c.n}] {c.source}, {day}: {c.title}")
+            lines.append(f"      {c.url}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("question", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: answer, abstained, citations, passages.")
+@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve.")
+@click.option("--since", default=None, help="Only articles published since (24h, 7d, 2024-03-01).")
+@click.option("--until", default=None, help="Only articles published before this date.")
+@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--today", default=None, help="Reference date for 'today'/'this week' (YYYY-MM-DD).")
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: tuple[str, ...],
+    as_json: bool,
+    k: int | None,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    today: str | None,
+) -> None:
+    """Answer a question from the archive, with numbered sources."""
+    from index.search import SearchFilters
+    from index.timewin import parse_since
+
+    settings = settings_of(ctx)
+    ref = _date_option(today)
+    now = ref or datetime.now(UTC)
+    try:
+        since_dt = parse_since(since, now) if since else None
+        until_dt = parse_since(until, now) if until else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    filters = SearchFilters(since=since_dt, until=until_dt, sources=sources)
+    text = " ".join(question).strip()
+    if not text:
+        raise click.UsageError("the question is empty")
+    with open_archive(ctx) as archive:
+        answer = _engine(archive, settings).answer(text, today=ref, filters=filters, k=k)
+    if as_json:
+        print_json(answer_json(answer))
+    else:
+        click.echo(answer_text(answer))
+
+
+def chat_loop(archive: Any, settings: Settings, stream: TextIO, *, prompt: bool) -> None:
+    """Questions from ``stream`` (a terminal or piped lines), answers on stdout, follow-ups remembered."""
+    from bot.answer import Turn
+
+    engine = _engine(archive, settings)
+    history: list[Turn] = []
+    while True:
+        if prompt:
+            click.echo("> ", nl=False)
+        line = stream.readline()
+        if not line:
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question in {"/reset", "/new"}:
+            history.clear()
+            click.echo("(conversation forgotten)")
+            continue
+        if question in {"/quit", "/exit"}:
+            break
+        answer = engine.answer(question, history=history[-settings.history_turns :])
+        history.append(Turn(question, answer.text))
+        click.echo(answer_text(answer))
+        click.echo("")
+
+
+@cli.command()
+@click.pass_context
+def chat(ctx: click.Context) -> None:
+    """Ask questions in the terminal (the bot's conversation without Telegram). /reset forgets, Ctrl-D quits."""
+    settings = settings_of(ctx)
+    with open_archive(ctx) as archive:
+        interactive = sys.stdin.isatty()
+        if interactive:
+            st = archive.stats()
+            click.echo(f"briefbot: {st.articles} articles; ask a question, /reset to start over, Ctrl-D to quit.")
+        chat_loop(archive, settings, sys.stdin, prompt=interactive)
+
+
+@cli.command()
+@click.option("--no-chat", is_flag=True, help="Only ingest the demo corpus and print what the archive holds.")
+@click.pass_context
+def demo(ctx: click.Context, no_chat: bool) -> None:
+    """Ingest the demo corpus (fictional sample articles, dated to end today) and start a chat. `make run` runs
+    this."""
+    from bot.demo import demo_records
+    from index.ingest import ingest as run_ingest
+
+    settings = settings_of(ctx)
+    with open_archive(ctx) as archive:
+        report = run_ingest(archive, demo_records(settings))
+        st = archive.stats()
+        click.echo(
+            f"demo corpus: {report.added} added, {report.unchanged} already there; the archive at {settings.home} "
+            f"holds {st.articles} articles from {len(st.sources)} outlets"
+            + (f", {st.oldest.date()} .. {st.newest.date()}" if st.oldest and st.newest else "")
+        )
+        if no_chat:
+            return
+        interactive = sys.stdin.isatty()
+        if interactive:
+            click.echo("Ask about the demo news, e.g. 'What did Tervania say about the sanctions?' (Ctrl-D quits)")
+        chat_loop(archive, settings, sys.stdin, prompt=interactive)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -334,11 +334,13 @@ class Searcher:
         passages = self.archive.catalog.passages(scores)
         articles = self.archive.catalog.articles(p.article_id for p in passages.values())
         if vector is not None:
-            missing = [pid for pid in scores if pid not in sims and pid in passages]
-            if missing:  # keyword-only hits: compute their similarity too, for the answer's evidence test
-                texts = [f"{articles[passages[p].article_id].title}\n{passages[p].text}" for p in missing]
-                vecs = self.archive.embedder.embed(texts)
-                sims.update({p: float(v @ vector) for p, v in zip(missing, vecs, strict=True)})
+            # Keyword-only hits: their stored vectors give their similarity too (the answer's evidence test).
+            missing = [pid for pid in scores if pid not in sims]
+            if missing:
+                t = time.perf_counter()
+                for pid, vec in self.archive.store.vectors(missing).items():
+                    sims[pid] = float(vec @ vector)
+                timings["vectors"] = time.perf_counter() - t
         ref = (now or datetime.now(UTC)).timestamp()
         hits: list[Hit] = []
         for pid, score in scores.items():

@@ -107,6 +107,18 @@ class VectorStore:
             for pid, meta, d in zip(ids, metas, dists, strict=True)
         ]
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of ``ids`` (those that exist)."""
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(ids), 2000):
+            got = self.collection.get(ids=list(ids[i : i + 2000]), include=["embeddings"])
+            embeddings = got.get("embeddings")
+            if embeddings is None:
+                continue
+            for pid, vec in zip(got["ids"], embeddings, strict=True):
+                out[pid] = np.asarray(vec, dtype=np.float32)
+        return out
+
     def existing(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(ids), 2000):

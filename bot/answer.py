@@ -1,0 +1,310 @@
+"""The answer engine: question -> time window and search -> evidence test -> extractive or LLM answer -> verified.
+
+One entry point for every caller (CLI, Telegram, evaluation): ``AnswerEngine.answer`` returns an ``Answer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from bot.answer_types import Answer, Citation, UsedPassage
+from bot.extractive import Sentence, candidate_sentences, choose, idf_from_counts
+from bot.settings import Settings
+from bot.verify import quotes, renumber, verify
+from index.archive import Archive
+from index.search import Hit, Searcher, SearchFilters, fts_query, query_terms, with_window
+from index.timewin import Window, parse_window, strip_window
+
+if TYPE_CHECKING:
+    from bot.llm import ChatLLM, Numbered
+
+log = logging.getLogger(__name__)
+
+#: The fixed phrase every abstention starts with: tests and the LLM prompt use it.
+NO_ANSWER = "I have nothing on that in the archive"
+
+# The evidence test, calibrated on rtqa-2024 (dev answerable vs. null questions): see BENCHMARKS.md.
+MIN_SIMILARITY = 0.30  # cosine of the best passage to the question
+MIN_COVERAGE = 0.40  # share of the question's content words (IDF-weighted) in the best sentence
+_FOLLOW_UP = re.compile(
+    r"^(?:and|but|so|also|what about|how about|why|when|where|who|what else|more|tell me more)\b|"
+    r"\b(?:he|she|they|them|it|its|his|her|their|this|that|those|these|there)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A previous question of the same chat and the answer it got."""
+
+    question: str
+    answer: str = ""
+
+
+@dataclass
+class Evidence:
+    """Why the engine answered or abstained."""
+
+    similarity: float = 0.0
+    coverage: float = 0.0
+    window: Window | None = None
+    query: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def strong(self) -> bool:
+        return self.similarity >= MIN_SIMILARITY and self.coverage >= MIN_COVERAGE
+
+
+def standalone_query(question: str, history: Sequence[Turn]) -> str:
+    """The question made self-contained: a follow-up ("and what did Ukraine say?") borrows the content words of
+    the previous question that it lacks."""
+    if not history:
+        return question
+    terms = query_terms(question)
+    if len(terms) > 6 or not _FOLLOW_UP.search(question):
+        return question
+    previous = [t for t in query_terms(history[-1].question) if t not in terms]
+    return f"{question} {' '.join(previous)}".strip()
+
+
+class AnswerEngine:
+    """Answers questions from one archive, extractively or with an LLM when one is configured."""
+
+    def __init__(self, archive: Archive, settings: Settings, *, llm: ChatLLM | None = None) -> None:
+        self.archive = archive
+        self.settings = settings
+        self.searcher = Searcher(archive)
+        self.llm = llm
+        self._n_passages = max(1, archive.catalog.counts()[1])
+        self._df = lru_cache(maxsize=4096)(self._document_frequency)
+        self.idf = idf_from_counts(self._df, self._n_passages)
+
+    def _document_frequency(self, term: str) -> int:
+        match = fts_query(term)
+        if match is None:
+            return 0
+        row = self.archive.catalog.db.execute(
+            "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (match,)
+        ).fetchone()
+        return int(row[0])
+
+    # -- retrieval ----------------------------------------------------------------------------------------------
+    def retrieve(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        today: date | datetime | None = None,
+        filters: SearchFilters | None = None,
+        k: int | None = None,
+        mode: str = "hybrid",
+    ) -> tuple[list[Hit], Evidence]:
+        """The passages for ``question`` (with its time window applied) and the evidence measures."""
+        now = _as_datetime(today) if today else datetime.now(UTC)
+        query = standalone_query(question, history)
+        window = parse_window(query, now)
+        filters = filters or SearchFilters()
+        if window is not None:
+            filters = with_window(filters, window.start, window.end)
+            query = strip_window(query, window) or query
+        result = self.searcher.search(
+            query,
+            k=k or self.settings.answer_k,
+            filters=filters,
+            mode=mode,  # type: ignore[arg-type]
+            recency=0.1,
+            now=now,
+        )
+        evidence = Evidence(window=window, query=query, timings=dict(result.timings))
+        if result.hits:
+            evidence.similarity = max(h.similarity for h in result.hits[:3])
+        return result.hits, evidence
+
+    # -- answers --------------------------------------------------------------------------------------------------
+    def answer(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        today: date | datetime | None = None,
+        filters: SearchFilters | None = None,
+        k: int | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the archive, or abstain when the evidence is weak.
+
+        Args:
+            question: what the user asked.
+            history: the chat's previous turns, oldest first, for follow-up questions.
+            today: the reference date for "today", "this week" (default: now).
+            filters: outlet and date restrictions on top of the question's own window.
+            k: passages to retrieve (default ``settings.answer_k``).
+
+        Returns:
+            The answer; ``abstained`` is set when the archive has nothing on it. With an LLM configured, its
+            answer is verified and any failure falls back to the extractive answer.
+        """
+        prepared = self.prepare(question, history=history, today=today, filters=filters, k=k)
+        if prepared.final is not None or self.llm is None:
+            return prepared.final or prepared.extractive
+        return asyncio.run(self._with_llm(prepared))
+
+    async def answer_async(self, question: str, **kwargs: Any) -> Answer:
+        """``answer`` for async callers: retrieval runs in a worker thread, the LLM call on the loop."""
+        prepared = await asyncio.to_thread(self.prepare, question, **kwargs)
+        if prepared.final is not None or self.llm is None:
+            return prepared.final or prepared.extractive
+        return await self._with_llm(prepared)
+
+    async def stream(self, question: str, **kwargs: Any) -> AsyncIterator[str | Answer]:
+        """The answer as it grows: partial texts (LLM mode only), then the final verified ``Answer``."""
+        prepared = await asyncio.to_thread(self.prepare, question, **kwargs)
+        if prepared.final is not None or self.llm is None:
+            yield prepared.final or prepared.extractive
+            return
+        from bot.llm import LLMError
+
+        text = ""
+        try:
+            async for text in self.llm.stream(prepared.messages):
+                yield text
+        except LLMError as exc:
+            log.warning("LLM failed, answering extractively: %s", exc)
+            yield prepared.extractive
+            return
+        yield self._from_llm_text(prepared, text)
+
+    def prepare(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        today: date | datetime | None = None,
+        filters: SearchFilters | None = None,
+        k: int | None = None,
+    ) -> Prepared:
+        """Retrieval, the evidence test and the extractive answer; the LLM (if any) comes after."""
+        hits, evidence = self.retrieve(question, history=history, today=today, filters=filters, k=k)
+        used = [UsedPassage(h.passage_id, h.article_id, h.text, h.score) for h in hits]
+        chosen = choose(candidate_sentences(evidence.query, hits, self.idf), hits)
+        if chosen:
+            evidence.coverage = max(_coverage(evidence.query, s.text, self.idf) for s in chosen)
+        if not hits or not chosen or not evidence.strong:
+            log.info(
+                "abstain: sim=%.3f cov=%.3f window=%s",
+                evidence.similarity,
+                evidence.coverage,
+                evidence.window.label if evidence.window else None,
+            )
+            final = Answer(question, self.abstention(evidence.window), [], True, used)
+            return Prepared(question, hits, evidence, final, final, [], None)
+        extractive = self._extractive(question, hits, chosen, used)
+        messages: list[dict[str, str]] = []
+        numbered = None
+        if self.llm is not None:
+            from bot.llm import number_passages
+
+            numbered = number_passages(hits, self.settings.llm_context_tokens)
+            messages = self.llm.messages(question, numbered)
+        return Prepared(question, hits, evidence, None, extractive, messages, numbered)
+
+    async def _with_llm(self, prepared: Prepared) -> Answer:
+        from bot.llm import LLMError
+
+        assert self.llm is not None
+        try:
+            text = await self.llm.complete(prepared.messages)
+        except LLMError as exc:
+            log.warning("LLM failed, answering extractively: %s", exc)
+            return prepared.extractive
+        return self._from_llm_text(prepared, text)
+
+    def _from_llm_text(self, prepared: Prepared, text: str) -> Answer:
+        """Verify the model's answer against the passages it was given; fall back when nothing survives."""
+        numbered = prepared.numbered
+        assert numbered is not None
+        used = prepared.extractive.passages
+        if text.strip().startswith(NO_ANSWER):
+            return Answer(prepared.question, self.abstention(prepared.evidence.window), [], True, used)
+        sources = {n: [h.text for h in numbered.hits[aid]] for n, aid in enumerate(numbered.order, start=1)}
+        checked = verify(text, sources)
+        if not checked.text:
+            log.warning("LLM answer failed verification (%d sentences dropped)", len(checked.dropped))
+            return prepared.extractive
+        citations = []
+        said: dict[int, list[str]] = {}
+        for n in checked.cited:
+            first = numbered.hits[numbered.order[n - 1]][0]
+            said[n] = [q for sent in checked.text.split("\n") if f"[{n}]" in sent for q in quotes(sent)]
+            citations.append(Citation(n, first.article_id, first.title, first.url, first.source, first.published))
+        text, final = _renumbered(checked.text, checked.cited, citations, said)
+        return Answer(prepared.question, text, final, False, used)
+
+    def _extractive(self, question: str, hits: list[Hit], chosen: list[Sentence], used: list[UsedPassage]) -> Answer:
+        numbers: dict[str, int] = {}
+        citations: list[Citation] = []
+        said: dict[int, list[str]] = {}
+        parts: list[str] = []
+        for s in chosen:
+            hit = hits[s.hit_index]
+            n = numbers.get(hit.article_id)
+            if n is None:
+                n = numbers[hit.article_id] = len(numbers) + 1
+                citations.append(Citation(n, hit.article_id, hit.title, hit.url, hit.source, hit.published))
+            said.setdefault(n, []).append(s.text)
+            parts.append(f"{s.text} [{n}]")
+        sources = {n: [h.text for h in hits if numbers.get(h.article_id) == n] for n in numbers.values()}
+        checked = verify(" ".join(parts), sources)
+        return Answer(question, *_renumbered(checked.text, checked.cited, citations, said), False, used)
+
+    def abstention(self, window: Window | None = None) -> str:
+        """The honest "nothing found" answer: what the archive holds and how recent it is."""
+        articles, _ = self.archive.catalog.counts()
+        _, newest = self.archive.catalog.date_range()
+        scope = f" for {window.label}" if window else ""
+        held = f"It holds {articles} articles" + (f", the newest from {newest.date().isoformat()}" if newest else "")
+        return f"{NO_ANSWER}{scope}. {held}."
+
+
+@dataclass
+class Prepared:
+    """What ``prepare`` found: the hits, the evidence, and either a final answer or what the LLM needs."""
+
+    question: str
+    hits: list[Hit]
+    evidence: Evidence
+    final: Answer | None  # set when there is nothing more to do (abstention)
+    extractive: Answer
+    messages: list[dict[str, str]]
+    numbered: Numbered | None
+
+
+def _renumbered(
+    text: str, cited: list[int], citations: list[Citation], said: dict[int, list[str]]
+) -> tuple[str, list[Citation]]:
+    """Sources numbered 1..n in the order the text first cites them, each with the words quoted from it."""
+    by_n = {c.n: c for c in citations}
+    final = [replace(by_n[old], n=new, quote=" … ".join(said.get(old, []))) for new, old in enumerate(cited, start=1)]
+    return renumber(text, cited), final
+
+
+def _coverage(query: str, sentence: str, idf: object) -> float:
+    from bot.extractive import stem
+
+    terms = {stem(t): idf(t) for t in query_terms(query)}  # type: ignore[operator]
+    total = sum(terms.values()) or 1.0
+    words = {stem(w) for w in re.findall(r"[\w'’-]+", sentence)}
+    return sum(w for t, w in terms.items() if t in words) / total
+
+
+def _as_datetime(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, 23, 59, 59, tzinfo=UTC)

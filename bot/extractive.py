@@ -1,0 +1,154 @@
+"""The offline answer: the sentences of the retrieved passages that answer the question, quoted verbatim.
+
+Each sentence is scored by the question's content words it contains (weighted by how rare they are in the
+archive), the rank of its passage, and, for "what did X say" questions, whether it reports X's speech or quotes
+someone. The best few sentences, from different articles where possible, become the answer, each followed by
+the number of its source. Sentences are copied, never rewritten, so every quotation mark in the answer stands
+around the article's own words.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from index.search import Hit, query_terms
+from index.sentences import split_sentences
+
+_SPEECH_Q = re.compile(
+    r"\b(?:what|how)\s+(?:did|does|do|has|have|had|is|was|were)\s+(?P<who>.+?)\s+"
+    r"(?:say|said|tell|told|respond|responded|react|reacted|announce|announced|think|claim|claimed|"
+    r"call|called|describe|described|warn|warned|comment|commented|mean)\b",
+    re.IGNORECASE,
+)
+_SPEECH_VERB = re.compile(
+    r"\b(?:said|says|say|told|tells|stated|added|called|described|warned|argued|insisted|noted|declared|"
+    r"announced|according to|spokesman|spokeswoman|spokesperson|statement|commented|responded|wrote)\b",
+    re.IGNORECASE,
+)
+_OPEN_QUOTES = '“"«'
+_CLOSE_QUOTES = '”"»'
+_SUFFIXES = ("ings", "ing", "ies", "ied", "es", "ed", "s", "ly")
+
+
+def stem(word: str) -> str:
+    """A light stemmer so "sanctions" meets "sanction" and "voted" meets "vote"."""
+    w = word.lower().replace("’", "'").removesuffix("'s")
+    for suffix in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)]
+    return w
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate sentence: where it is in its passage and article, and why it scored."""
+
+    hit_index: int
+    start: int  # offsets into the article text
+    end: int
+    text: str
+    score: float
+
+
+def speaker_of(question: str) -> list[str]:
+    """The content words naming who is asked about in "what did X say" questions ([] for other questions)."""
+    m = _SPEECH_Q.search(question)
+    return query_terms(m.group("who")) if m else []
+
+
+def _unbalanced(text: str) -> bool:
+    """True when a quotation opens in ``text`` and does not close (it goes on in the next sentence)."""
+    curly = text.count("“") - text.count("”")
+    straight = text.count('"') % 2
+    return curly > 0 or straight == 1
+
+
+def candidate_sentences(
+    question: str,
+    hits: Sequence[Hit],
+    idf: Callable[[str], float],
+) -> list[Sentence]:
+    """Every sentence of ``hits`` scored against ``question``; quotes that run over several sentences are kept
+    whole."""
+    q_terms = query_terms(question)
+    q_stems = {stem(t): idf(t) for t in q_terms}
+    total = sum(q_stems.values()) or 1.0
+    who = {stem(t) for t in speaker_of(question)}
+    out: list[Sentence] = []
+    for i, hit in enumerate(hits):
+        spans = split_sentences(hit.text)
+        j = 0
+        while j < len(spans):
+            s, e = spans[j]
+            # A quotation that opens and does not close continues into the next sentences: keep it whole.
+            k = j
+            while _unbalanced(hit.text[s:e]) and k + 1 < len(spans) and k - j < 3:
+                k += 1
+                e = spans[k][1]
+            text = hit.text[s:e]
+            words = {stem(w) for w in re.findall(r"[\w'’-]+", text)}
+            matched = sum(w for t, w in q_stems.items() if t in words)
+            coverage = matched / total
+            score = coverage + 0.25 / (1 + i)  # earlier (better-ranked) passages win ties
+            if who:
+                speech = bool(_SPEECH_VERB.search(text)) or any(q in text for q in _OPEN_QUOTES)
+                if speech and (who & words):
+                    score += 0.5
+                elif speech:
+                    score += 0.15
+            n_words = len(text.split())
+            if n_words < 6:
+                score *= 0.5  # headlines, datelines, bylines
+            elif n_words > 80:
+                score *= 0.7
+            out.append(Sentence(i, hit.start + s, hit.start + e, text, score))
+            j = k + 1
+    return out
+
+
+def choose(
+    sentences: list[Sentence], hits: Sequence[Hit], *, max_sentences: int = 4, per_article: int = 2
+) -> list[Sentence]:
+    """The best sentences: at most ``per_article`` from one article, none repeated, within reach of the best."""
+    ranked = sorted(sentences, key=lambda s: -s.score)
+    if not ranked:
+        return []
+    best = ranked[0].score
+    chosen: list[Sentence] = []
+    per: dict[str, int] = {}
+    seen: set[str] = set()
+    for s in ranked:
+        if s.score < best * 0.55 or len(chosen) >= max_sentences:
+            break
+        aid = hits[s.hit_index].article_id
+        key = " ".join(s.text.lower().split())
+        if per.get(aid, 0) >= per_article or key in seen:
+            continue
+        if any(_overlaps(s, c, hits) for c in chosen):
+            continue
+        chosen.append(s)
+        seen.add(key)
+        per[aid] = per.get(aid, 0) + 1
+    return chosen
+
+
+def _overlaps(a: Sentence, b: Sentence, hits: Sequence[Hit]) -> bool:
+    """Overlapping passages of one article can yield the same sentence twice."""
+    same = hits[a.hit_index].article_id == hits[b.hit_index].article_id
+    return same and a.start < b.end and b.start < a.end
+
+
+def idf_from_counts(df: Callable[[str], int], n_docs: int) -> Callable[[str], float]:
+    """An IDF function from document frequencies (BM25's form, floored at a small positive weight)."""
+    cache: dict[str, float] = {}
+
+    def idf(term: str) -> float:
+        if term not in cache:
+            d = df(term)
+            cache[term] = max(0.1, math.log(1 + (n_docs - d + 0.5) / (d + 0.5)))
+        return cache[term]
+
+    return idf

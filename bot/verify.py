@@ -1,0 +1,94 @@
+"""Citation and quote verification, for extractive and LLM answers alike.
+
+- A ``[n]`` that points at no source is removed.
+- A sentence left without a valid citation is dropped.
+- Every quoted span ("…" or “…”) must stand verbatim (up to white space and quote style) in a passage of a source
+  the sentence cites; a sentence whose quote does not is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from index.sentences import split_sentences
+
+_MARKER = re.compile(r"\s*\[(\d{1,3})\]")
+_LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}\])+\s*")
+_QUOTED = re.compile(r"“([^”]{3,})”|\"([^\"]{3,})\"")
+_FOLD = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "\u00a0": " "})
+
+
+def fold(text: str) -> str:
+    """Text compared for verbatim checks: NFKC, ASCII quotes and dashes, white space collapsed, case kept."""
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_FOLD).split())
+
+
+@dataclass(frozen=True)
+class Verified:
+    text: str
+    dropped: list[str]  # sentences removed, for logs and tests
+    cited: list[int]  # the citation numbers the text still uses, in order of first use
+
+
+def markers(text: str) -> list[int]:
+    return [int(m.group(1)) for m in _MARKER.finditer(text)]
+
+
+def quotes(text: str) -> list[str]:
+    return [a or b for a, b in _QUOTED.findall(text)]
+
+
+def _sentences(paragraph: str) -> list[str]:
+    """Sentences with their markers: in "He said so. [2] Then..." the [2] belongs to the first sentence."""
+    out: list[str] = []
+    for s, e in split_sentences(paragraph):
+        piece = paragraph[s:e]
+        lead = _LEADING_MARKERS.match(piece)
+        if out and lead:
+            out[-1] = f"{out[-1]} {lead.group(0).strip()}"
+            piece = piece[lead.end() :].strip()
+        if piece:
+            out.append(piece)
+    return out
+
+
+def renumber(text: str, order: Sequence[int]) -> str:
+    """Rewrite ``[n]`` markers so the sources cited in ``order`` become 1, 2, 3..."""
+    mapping = {old: new for new, old in enumerate(order, start=1)}
+    return _MARKER.sub(lambda m: m.group(0).replace(m.group(1), str(mapping.get(int(m.group(1)), 0))), text)
+
+
+def verify(text: str, sources: Mapping[int, Sequence[str]]) -> Verified:
+    """Keep the sentences of ``text`` whose citations exist and whose quotes the cited sources contain.
+
+    Args:
+        text: the answer with ``[n]`` markers.
+        sources: citation number -> the passage texts of that source.
+
+    Returns:
+        The cleaned text, what was dropped, and the numbers still cited.
+    """
+    folded = {n: [fold(p) for p in passages] for n, passages in sources.items()}
+    kept: list[str] = []
+    dropped: list[str] = []
+    cited: list[int] = []
+    for paragraph in text.split("\n"):
+        out_sentences: list[str] = []
+        for sentence in _sentences(paragraph):
+            valid = [n for n in markers(sentence) if n in sources]
+            clean = _MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in sources else "", sentence).strip()
+            if not valid:
+                if _MARKER.search(sentence) or clean:
+                    dropped.append(sentence)
+                continue
+            if not all(any(fold(q) in p for n in valid for p in folded[n]) for q in quotes(clean)):
+                dropped.append(sentence)
+                continue
+            out_sentences.append(clean)
+            cited.extend(n for n in valid if n not in cited)
+        if out_sentences:
+            kept.append(" ".join(out_sentences))
+    return Verified("\n".join(kept), dropped, cited)
