@@ -453,6 +453,20 @@ def demo(ctx: click.Context, no_chat: bool) -> None:
         chat_loop(archive, settings, sys.stdin, prompt=interactive)
 
 
+# -- Telegram --------------------------------------------------------------------------------------------------
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the Telegram bot (long polling; webhook mode when BRIEFBOT_WEBHOOK_URL is set).
+
+    Needs TELEGRAM_BOT_TOKEN. BRIEFBOT_TELEGRAM_API_URL points it at a self-hosted Bot API server. SIGINT or
+    SIGTERM stops it cleanly.
+    """
+    from bot.app import run_bot
+
+    run_bot(settings_of(ctx))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="briefbot")
