@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ NO_ANSWER = "I have nothing on that in the archive"
 MIN_SIMILARITY = 0.30  # cosine of the best passage to the question
 MIN_COVERAGE = 0.40  # share of the question's content words (IDF-weighted) in the best sentence
 _FOLLOW_UP = re.compile(
-    r"^(?:and|but|so|also|what about|how about|why|when|where|who|what else|more|tell me more)\b|"
+    r"^(?:and|but|so|also|what about|how about|what else|more|tell me more)\b|"
     r"\b(?:he|she|they|them|it|its|his|her|their|this|that|those|these|there)\b",
     re.IGNORECASE,
 )
@@ -61,6 +61,20 @@ class Evidence:
     @property
     def strong(self) -> bool:
         return self.similarity >= MIN_SIMILARITY and self.coverage >= MIN_COVERAGE
+
+
+def publication_window(question: str, now: datetime) -> Window | None:
+    """The question's time window, when it names when the news was published.
+
+    A single named day ("on April 8", "on Monday", "March 3, 2024") names when something happens, not when it
+    was reported: articles about it come out before and after, so it is no filter. "today" and "yesterday" are.
+    """
+    window = parse_window(question, now)
+    if window is None:
+        return None
+    if window.end - window.start <= timedelta(days=1) and window.label not in ("today", "yesterday"):
+        return None
+    return window
 
 
 def standalone_query(question: str, history: Sequence[Turn]) -> str:
@@ -110,7 +124,7 @@ class AnswerEngine:
         """The passages for ``question`` (with its time window applied) and the evidence measures."""
         now = _as_datetime(today) if today else datetime.now(UTC)
         query = standalone_query(question, history)
-        window = parse_window(query, now)
+        window = publication_window(query, now)
         filters = filters or SearchFilters()
         if window is not None:
             filters = with_window(filters, window.start, window.end)
@@ -154,14 +168,14 @@ class AnswerEngine:
         prepared = self.prepare(question, history=history, today=today, filters=filters, k=k)
         if prepared.final is not None or self.llm is None:
             return prepared.final or prepared.extractive
-        return asyncio.run(self._with_llm(prepared))
+        return asyncio.run(self.finish_with_llm(prepared))
 
     async def answer_async(self, question: str, **kwargs: Any) -> Answer:
         """``answer`` for async callers: retrieval runs in a worker thread, the LLM call on the loop."""
         prepared = await asyncio.to_thread(self.prepare, question, **kwargs)
         if prepared.final is not None or self.llm is None:
             return prepared.final or prepared.extractive
-        return await self._with_llm(prepared)
+        return await self.finish_with_llm(prepared)
 
     async def stream(self, question: str, **kwargs: Any) -> AsyncIterator[str | Answer]:
         """The answer as it grows: partial texts (LLM mode only), then the final verified ``Answer``."""
@@ -193,7 +207,8 @@ class AnswerEngine:
         """Retrieval, the evidence test and the extractive answer; the LLM (if any) comes after."""
         hits, evidence = self.retrieve(question, history=history, today=today, filters=filters, k=k)
         used = [UsedPassage(h.passage_id, h.article_id, h.text, h.score) for h in hits]
-        chosen = choose(candidate_sentences(evidence.query, hits, self.idf), hits)
+        texts = {aid: a.text for aid, a in self.archive.catalog.articles(h.article_id for h in hits).items()}
+        chosen = choose(candidate_sentences(evidence.query, hits, self.idf, texts), hits)
         if chosen:
             evidence.coverage = max(_coverage(evidence.query, s.text, self.idf) for s in chosen)
         if not hits or not chosen or not evidence.strong:
@@ -205,7 +220,7 @@ class AnswerEngine:
             )
             final = Answer(question, self.abstention(evidence.window), [], True, used)
             return Prepared(question, hits, evidence, final, final, [], None)
-        extractive = self._extractive(question, hits, chosen, used)
+        extractive = self._extractive(question, hits, chosen, used, texts)
         messages: list[dict[str, str]] = []
         numbered = None
         if self.llm is not None:
@@ -215,7 +230,7 @@ class AnswerEngine:
             messages = self.llm.messages(question, numbered)
         return Prepared(question, hits, evidence, None, extractive, messages, numbered)
 
-    async def _with_llm(self, prepared: Prepared) -> Answer:
+    async def finish_with_llm(self, prepared: Prepared) -> Answer:
         from bot.llm import LLMError
 
         assert self.llm is not None
@@ -247,7 +262,9 @@ class AnswerEngine:
         text, final = _renumbered(checked.text, checked.cited, citations, said)
         return Answer(prepared.question, text, final, False, used)
 
-    def _extractive(self, question: str, hits: list[Hit], chosen: list[Sentence], used: list[UsedPassage]) -> Answer:
+    def _extractive(
+        self, question: str, hits: list[Hit], chosen: list[Sentence], used: list[UsedPassage], texts: dict[str, str]
+    ) -> Answer:
         numbers: dict[str, int] = {}
         citations: list[Citation] = []
         said: dict[int, list[str]] = {}
@@ -260,7 +277,8 @@ class AnswerEngine:
                 citations.append(Citation(n, hit.article_id, hit.title, hit.url, hit.source, hit.published))
             said.setdefault(n, []).append(s.text)
             parts.append(f"{s.text} [{n}]")
-        sources = {n: [h.text for h in hits if numbers.get(h.article_id) == n] for n in numbers.values()}
+        # Quotes are checked against the whole article: a quotation may run past the passage it was found in.
+        sources = {n: [texts.get(aid) or h.text for h in hits if h.article_id == aid] for aid, n in numbers.items()}
         checked = verify(" ".join(parts), sources)
         return Answer(question, *_renumbered(checked.text, checked.cited, citations, said), False, used)
 

@@ -453,6 +453,99 @@ def demo(ctx: click.Context, no_chat: bool) -> None:
         chat_loop(archive, settings, sys.stdin, prompt=interactive)
 
 
+@cli.command("eval")
+@click.argument("questions")
+@click.option("--null", "null_path", default=None, help="Questions the archive cannot answer (abstention expected).")
+@click.option("--corpus", default=None, help="Articles to ingest first into a cached evaluation home.")
+@click.option("--run-out", default=None, help="Write a run file for shared/data/rtqa-2024/score.py.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--modes", default="hybrid", help="Retrieval modes to compare, comma-separated: hybrid,dense,keyword.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions of each file.")
+@click.pass_context
+def eval_cmd(
+    ctx: click.Context,
+    questions: str,
+    null_path: str | None,
+    corpus: str | None,
+    run_out: str | None,
+    as_json: bool,
+    modes: str,
+    limit: int | None,
+) -> None:
+    """Evaluate answers on QUESTIONS (.jsonl[.gz] with id, question, answer, optional date).
+
+    Prints Hit@1/5/10 and MRR@10 per retrieval mode, the answer string in replies, abstention on --null
+    questions and false abstention on answerable ones, the share of quotes found verbatim, and latency.
+    """
+    import hashlib
+    from pathlib import Path
+
+    from bot.evaluate import MODES, read_jsonl, run_questions, summarise, write_run
+    from index.archive import Archive
+    from index.ingest import ingest as run_ingest
+    from index.sources import read_sources
+
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    if not chosen or any(m not in MODES for m in chosen):
+        raise click.BadParameter(f"modes must be among {', '.join(MODES)}", param_hint="--modes")
+    if "hybrid" not in chosen:
+        chosen.insert(0, "hybrid")
+    qs = read_jsonl(questions)[:limit]
+    nulls = read_jsonl(null_path)[:limit] if null_path else []
+    settings = settings_of(ctx)
+    if corpus:
+        # The corpus gets a home of its own beside the user's archive, reused by later runs.
+        key = hashlib.sha1(str(Path(corpus).resolve()).encode()).hexdigest()[:8]
+        name = Path(corpus).name.split(".")[0]
+        settings = settings.model_copy(update={"home": settings.home / "eval" / f"{name}-{key}"})
+    archive = Archive(settings)
+    try:
+        if corpus:
+            progress = Progress("ingest corpus")
+            report = run_ingest(
+                archive,
+                read_sources([corpus], settings),
+                progress=lambda r: progress.update(f"{r.added} added, {r.unchanged} unchanged"),
+            )
+            progress.close()
+            click.echo(
+                f"corpus: {report.added} added, {report.unchanged} unchanged, {len(report.failed)} failed "
+                f"({report.seconds:.0f}s); home {settings.home}",
+                err=True,
+            )
+        engine = _engine(archive, settings)
+        outcomes = {}
+        progress = Progress("eval")
+        for o in run_questions(engine, [*qs, *nulls], modes=chosen):
+            outcomes[o.id] = o
+            progress.update(f"{len(outcomes)}/{len(qs) + len(nulls)} questions")
+        progress.close()
+    finally:
+        archive.close()
+    if run_out:
+        write_run(run_out, outcomes.values())
+    result = summarise(qs, nulls, outcomes, chosen)
+    if as_json:
+        print_json(result)
+        return
+    for mode, m in result["retrieval"].items():
+        click.echo(
+            f"{mode:>36}: Hit@1 {m['Hit@1']:.3f}  Hit@5 {m['Hit@5']:.3f}  Hit@10 {m['Hit@10']:.3f}  "
+            f"MRR@10 {m['MRR@10']:.3f}  (n={m['n']})"
+        )
+    if "answers" in result:
+        a = result["answers"]
+        click.echo(
+            f"answers: string in reply {a['answer_string_in_reply']:.3f}, false abstention {a['false_abstention']:.3f}"
+        )
+    if "null" in result:
+        click.echo(f"null questions: abstention {result['null']['abstention']:.3f} (n={result['null']['n']})")
+    click.echo(f"quotes verbatim: {result['quotes']['verbatim']:.3f} of {result['quotes']['n']}")
+    if "latency_ms" in result:
+        lat = result["latency_ms"]
+        click.echo(f"latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms")
+
+
 # -- Telegram --------------------------------------------------------------------------------------------------
 @cli.command()
 @click.pass_context

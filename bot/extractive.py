@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from index.search import Hit, query_terms
@@ -59,53 +59,71 @@ def speaker_of(question: str) -> list[str]:
     return query_terms(m.group("who")) if m else []
 
 
-def _unbalanced(text: str) -> bool:
-    """True when a quotation opens in ``text`` and does not close (it goes on in the next sentence)."""
+def _quote_balance(text: str) -> int:
+    """Positive when a quotation opens in ``text`` and does not close; negative when one closes that opened
+    before it."""
     curly = text.count("“") - text.count("”")
-    straight = text.count('"') % 2
-    return curly > 0 or straight == 1
+    if curly:
+        return curly
+    return 1 if text.count('"') % 2 else 0
 
 
 def candidate_sentences(
     question: str,
     hits: Sequence[Hit],
     idf: Callable[[str], float],
+    articles: Mapping[str, str] | None = None,
 ) -> list[Sentence]:
-    """Every sentence of ``hits`` scored against ``question``; quotes that run over several sentences are kept
-    whole."""
+    """Every sentence of ``hits`` scored against ``question``.
+
+    Sentences come from the article text around each passage (``articles``: article id -> text) so that a
+    quotation running over several sentences, or over a passage boundary, is kept whole.
+    """
     q_terms = query_terms(question)
     q_stems = {stem(t): idf(t) for t in q_terms}
     total = sum(q_stems.values()) or 1.0
     who = {stem(t) for t in speaker_of(question)}
+    spans_of: dict[str, list[tuple[int, int]]] = {}
     out: list[Sentence] = []
     for i, hit in enumerate(hits):
-        spans = split_sentences(hit.text)
-        j = 0
-        while j < len(spans):
-            s, e = spans[j]
-            # A quotation that opens and does not close continues into the next sentences: keep it whole.
-            k = j
-            while _unbalanced(hit.text[s:e]) and k + 1 < len(spans) and k - j < 3:
-                k += 1
-                e = spans[k][1]
-            text = hit.text[s:e]
-            words = {stem(w) for w in re.findall(r"[\w'’-]+", text)}
+        text = (articles or {}).get(hit.article_id)
+        if text is None or text[hit.start : hit.end] != hit.text:
+            text, offset = hit.text, hit.start  # the passage alone
+            spans = split_sentences(text)
+        else:
+            offset = 0
+            if hit.article_id not in spans_of:
+                spans_of[hit.article_id] = split_sentences(text)
+            spans = spans_of[hit.article_id]
+        inside = [j for j, (s, e) in enumerate(spans) if s + offset >= hit.start and e + offset <= hit.end]
+        done: set[int] = set()
+        for j in inside:
+            if j in done:
+                continue
+            first, last = j, j
+            # A quotation that closes here opened in an earlier sentence; one that opens here goes on after.
+            while _quote_balance(text[spans[first][0] : spans[last][1]]) < 0 and first > 0 and j - first < 3:
+                first -= 1
+            while _quote_balance(text[spans[first][0] : spans[last][1]]) > 0 and last + 1 < len(spans) and last - j < 3:
+                last += 1
+            done.update(range(first, last + 1))
+            s, e = spans[first][0], spans[last][1]
+            sentence = text[s:e]
+            words = {stem(w) for w in re.findall(r"[\w'’-]+", sentence)}
             matched = sum(w for t, w in q_stems.items() if t in words)
-            coverage = matched / total
-            score = coverage + 0.25 / (1 + i)  # earlier (better-ranked) passages win ties
+            score = matched / total + 0.25 / (1 + i)  # earlier (better-ranked) passages win ties
             if who:
-                speech = bool(_SPEECH_VERB.search(text)) or any(q in text for q in _OPEN_QUOTES)
+                speech = bool(_SPEECH_VERB.search(sentence)) or any(q in sentence for q in _OPEN_QUOTES)
                 if speech and (who & words):
                     score += 0.5
                 elif speech:
                     score += 0.15
-            n_words = len(text.split())
+            n_words = len(sentence.split())
             if n_words < 6:
                 score *= 0.5  # headlines, datelines, bylines
-            elif n_words > 80:
+            elif n_words > 90:
                 score *= 0.7
-            out.append(Sentence(i, hit.start + s, hit.start + e, text, score))
-            j = k + 1
+            out.append(Sentence(i, s + offset, e + offset, sentence, score))
     return out
 
 

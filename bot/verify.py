@@ -1,7 +1,8 @@
 """Citation and quote verification, for extractive and LLM answers alike.
 
 - A ``[n]`` that points at no source is removed.
-- A sentence left without a valid citation is dropped.
+- A claim (the words before a run of markers) left without a valid citation is dropped, and so is text after
+  the last marker.
 - Every quoted span ("…" or “…”) must stand verbatim (up to white space and quote style) in a passage of a source
   the sentence cites; a sentence whose quote does not is dropped.
 """
@@ -13,10 +14,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from index.sentences import split_sentences
-
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
-_LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}\])+\s*")
+_CLAIM_END = re.compile(r"(?:\s*\[\d{1,3}\])+[.!?]?")
 _QUOTED = re.compile(r"“([^”]{3,})”|\"([^\"]{3,})\"")
 _FOLD = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "\u00a0": " "})
 
@@ -41,17 +40,22 @@ def quotes(text: str) -> list[str]:
     return [a or b for a, b in _QUOTED.findall(text)]
 
 
-def _sentences(paragraph: str) -> list[str]:
-    """Sentences with their markers: in "He said so. [2] Then..." the [2] belongs to the first sentence."""
+def claims(paragraph: str) -> list[str]:
+    """The paragraph cut after each run of markers: "A said x. [1] B said y [2]." -> two claims.
+
+    A claim is the unit a citation vouches for: one or more sentences ending with their markers (and the full
+    stop when the marker stands before it). Text after the last marker is a claim without a citation.
+    """
     out: list[str] = []
-    for s, e in split_sentences(paragraph):
-        piece = paragraph[s:e]
-        lead = _LEADING_MARKERS.match(piece)
-        if out and lead:
-            out[-1] = f"{out[-1]} {lead.group(0).strip()}"
-            piece = piece[lead.end() :].strip()
+    cursor = 0
+    for m in _CLAIM_END.finditer(paragraph):
+        piece = paragraph[cursor : m.end()].strip()
         if piece:
             out.append(piece)
+        cursor = m.end()
+    rest = paragraph[cursor:].strip()
+    if rest:
+        out.append(rest)
     return out
 
 
@@ -77,12 +81,11 @@ def verify(text: str, sources: Mapping[int, Sequence[str]]) -> Verified:
     cited: list[int] = []
     for paragraph in text.split("\n"):
         out_sentences: list[str] = []
-        for sentence in _sentences(paragraph):
+        for sentence in claims(paragraph):
             valid = [n for n in markers(sentence) if n in sources]
             clean = _MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in sources else "", sentence).strip()
             if not valid:
-                if _MARKER.search(sentence) or clean:
-                    dropped.append(sentence)
+                dropped.append(sentence)
                 continue
             if not all(any(fold(q) in p for n in valid for p in folded[n]) for q in quotes(clean)):
                 dropped.append(sentence)

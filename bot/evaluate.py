@@ -1,0 +1,190 @@
+"""Evaluation on question sets with known answers (the rtqa-2024 format): retrieval and answer quality, latency.
+
+Retrieval uses the DPR convention of ``shared/data/rtqa-2024/score.py``: a passage is a hit when it contains the
+answer string after normalisation. The run file we write is the one that scorer reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import statistics
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bot.answer import AnswerEngine
+from bot.verify import fold
+from index.errors import BriefbotError
+
+_QUOTES = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"',
+    "\u201e": '"', "\u2033": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00a0": " ",
+}  # fmt: skip
+_QTABLE = str.maketrans(_QUOTES)
+MODES = ("hybrid", "dense", "keyword")
+
+
+def norm(text: str) -> str:
+    """score.py's normalisation: NFKC, ASCII quotes and dashes, white space collapsed, casefold."""
+    return " ".join(unicodedata.normalize("NFKC", text or "").translate(_QTABLE).split()).casefold()
+
+
+def has_answer(answer: str, passage: str) -> bool:
+    return norm(answer) in norm(passage)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a .jsonl or .jsonl.gz file."""
+    p = Path(path)
+    if not p.is_file():
+        raise BriefbotError(f"{path}: no such file")
+    opener: Callable[..., Any] = gzip.open if p.name.endswith(".gz") else open
+    try:
+        with opener(p, "rt", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BriefbotError(f"{path}: not a JSONL question file ({exc})") from None
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or "id" not in row or "question" not in row:
+            raise BriefbotError(f"{path}:{i}: a question needs 'id' and 'question'")
+    return rows
+
+
+@dataclass
+class Outcome:
+    """One question's result."""
+
+    id: str
+    passages: list[str]
+    answer_text: str
+    abstained: bool
+    seconds: float
+    quotes: int = 0
+    quotes_verbatim: int = 0
+    mode_passages: dict[str, list[str]] = field(default_factory=dict)
+    similarity: float = 0.0  # the evidence measures the abstention threshold is calibrated on
+    coverage: float = 0.0
+
+
+def retrieval_metrics(questions: Sequence[dict[str, Any]], runs: dict[str, list[str]]) -> dict[str, float]:
+    """Hit@1/5/10 and MRR@10 (answer string in passage)."""
+    hits = {1: 0, 5: 0, 10: 0}
+    rr = 0.0
+    for q in questions:
+        ps = runs.get(q["id"], [])[:10]
+        first = next((i for i, p in enumerate(ps) if has_answer(q["answer"], p)), None)
+        for k in hits:
+            hits[k] += first is not None and first < k
+        if first is not None:
+            rr += 1.0 / (first + 1)
+    n = len(questions) or 1
+    return {"Hit@1": hits[1] / n, "Hit@5": hits[5] / n, "Hit@10": hits[10] / n, "MRR@10": rr / n, "n": len(questions)}
+
+
+def run_questions(
+    engine: AnswerEngine,
+    questions: Iterable[dict[str, Any]],
+    *,
+    modes: Sequence[str] = ("hybrid",),
+    k: int = 10,
+) -> Iterator[Outcome]:
+    """Answer every question (its ``date`` is "today"); other modes add their retrieval only."""
+    for q in questions:
+        today = date.fromisoformat(q["date"]) if q.get("date") else None
+        started = time.perf_counter()
+        prepared = engine.prepare(q["question"], today=today, k=k)
+        if prepared.final is not None:
+            answer = prepared.final
+        elif engine.llm is not None:
+            answer = asyncio.run(engine.finish_with_llm(prepared))
+        else:
+            answer = prepared.extractive
+        seconds = time.perf_counter() - started
+        out = Outcome(q["id"], [p.text for p in answer.passages], answer.text, answer.abstained, seconds)
+        out.similarity = prepared.evidence.similarity
+        out.coverage = prepared.evidence.coverage
+        articles = engine.archive.catalog.articles(c.article_id for c in answer.citations)
+        for c in answer.citations:
+            source = fold(articles[c.article_id].text) if c.article_id in articles else ""
+            for quote in (s for s in c.quote.split(" … ") if s):
+                out.quotes += 1
+                out.quotes_verbatim += fold(quote) in source
+        for mode in modes:
+            if mode == "hybrid":
+                out.mode_passages[mode] = out.passages
+            else:
+                hits, _ = engine.retrieve(q["question"], today=today, k=k, mode=mode)
+                out.mode_passages[mode] = [h.text for h in hits]
+        yield out
+
+
+def summarise(
+    questions: Sequence[dict[str, Any]],
+    null_questions: Sequence[dict[str, Any]],
+    outcomes: dict[str, Outcome],
+    modes: Sequence[str],
+) -> dict[str, Any]:
+    """The report: retrieval per mode, answers, abstention, quotes, latency."""
+    report: dict[str, Any] = {"retrieval": {}}
+    for mode in modes:
+        runs = {i: o.mode_passages.get(mode, []) for i, o in outcomes.items()}
+        report["retrieval"][mode] = retrieval_metrics(questions, runs)
+        rare = [q for q in questions if q.get("n_corpus_articles_with_answer", 99) <= 10]
+        if rare:
+            report["retrieval"][f"{mode}, answer in <= 10 articles"] = retrieval_metrics(rare, runs)
+    answered = [outcomes[q["id"]] for q in questions if q["id"] in outcomes]
+    if answered:
+        report["answers"] = {
+            "n": len(answered),
+            "answer_string_in_reply": sum(
+                1
+                for q in questions
+                if not outcomes[q["id"]].abstained and has_answer(q["answer"], outcomes[q["id"]].answer_text)
+            )
+            / len(answered),
+            "false_abstention": sum(o.abstained for o in answered) / len(answered),
+        }
+    nulls = [outcomes[q["id"]] for q in null_questions if q["id"] in outcomes]
+    if nulls:
+        report["null"] = {
+            "n": len(nulls),
+            "abstention": sum(o.abstained for o in nulls) / len(nulls),
+            "old_answer_in_reply": sum(
+                1 for q in null_questions if has_answer(q["answer"], outcomes[q["id"]].answer_text)
+            )
+            / len(nulls),
+        }
+    quotes = sum(o.quotes for o in outcomes.values())
+    report["quotes"] = {
+        "n": quotes,
+        "verbatim": (sum(o.quotes_verbatim for o in outcomes.values()) / quotes) if quotes else 1.0,
+    }
+    lat = sorted(o.seconds * 1000 for o in outcomes.values())
+    if lat:
+        report["latency_ms"] = {
+            "p50": round(statistics.median(lat), 1),
+            "p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1),
+            "max": round(lat[-1], 1),
+        }
+    return report
+
+
+def write_run(path: str | Path, outcomes: Iterable[Outcome]) -> None:
+    """The run file score.py reads: one ``{"id", "passages", "answer_text", "abstained"}`` per line."""
+    with open(path, "w", encoding="utf-8") as f:
+        for o in outcomes:
+            row = {
+                "id": o.id,
+                "passages": o.passages,
+                "answer_text": o.answer_text,
+                "abstained": o.abstained,
+                "similarity": round(o.similarity, 4),
+                "coverage": round(o.coverage, 4),
+            }
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")

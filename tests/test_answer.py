@@ -1,0 +1,115 @@
+"""Cited answers over the demo corpus: extractive by default, verified quotes, honest abstention, follow-ups."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.answer import NO_ANSWER, AnswerEngine, Turn, standalone_query
+from bot.demo import demo_records
+from bot.settings import Settings
+from bot.verify import fold, quotes
+from index.archive import Archive
+from index.ingest import ingest
+
+TODAY = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo corpus ingested once for the module (dated so its newest article is TODAY)."""
+    home = tmp_path_factory.mktemp("demo") / "home"
+    settings = Settings(home=home)
+    archive = Archive(settings)
+    report = ingest(archive, demo_records(settings, now=TODAY))
+    assert report.failed == [] and report.added >= 20
+    archive.close()
+    return home
+
+
+@pytest.fixture
+def engine(demo_home: Path, tmp_path: Path) -> Iterator[AnswerEngine]:
+    home = tmp_path / "copy"
+    shutil.copytree(demo_home, home)
+    settings = Settings(home=home)
+    archive = Archive(settings)
+    yield AnswerEngine(archive, settings)
+    archive.close()
+
+
+def _articles(engine: AnswerEngine) -> dict[str, str]:
+    return {r["id"]: r["text"] for r in engine.archive.catalog.db.execute("SELECT id, text FROM articles")}
+
+
+def test_a_speech_question_quotes_the_speaker_verbatim_and_cites_the_article(engine: AnswerEngine) -> None:
+    answer = engine.answer("What did Tervania say about the sanctions?", today=TODAY)
+    assert not answer.abstained
+    assert answer.citations, answer.text
+    assert "unlawful" in answer.text
+    texts = _articles(engine)
+    for q in quotes(answer.text):
+        assert any(fold(q) in fold(t) for t in texts.values()), q
+    # every citation is used, numbered 1..n in order of first use, and points at a Tervania article
+    used = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    assert sorted(set(used)) == [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    assert used[0] == 1
+    for c in answer.citations:
+        assert c.url.startswith("https://") and c.source and c.published
+        for said in c.quote.split(" … "):
+            assert fold(said) in fold(texts[c.article_id])
+        assert "Tervania" in texts[c.article_id]
+
+
+def test_numbers_and_names_come_from_the_right_story(engine: AnswerEngine) -> None:
+    answer = engine.answer("Who scored the winner in the Norland Cup final?", today=TODAY)
+    assert not answer.abstained
+    assert "Mensah" in answer.text
+    assert any("Cup" in c.title for c in answer.citations)
+
+
+def test_nothing_on_it_means_an_honest_abstention(engine: AnswerEngine) -> None:
+    answer = engine.answer("What is the population of Mongolia's capital?", today=TODAY)
+    assert answer.abstained
+    assert answer.text.startswith(NO_ANSWER)
+    assert answer.citations == []
+    articles = engine.archive.catalog.counts()[0]
+    assert f"{articles} articles" in answer.text and "2026-11-29" in answer.text
+
+
+def test_a_window_with_no_articles_gets_no_answer_from_other_dates(engine: AnswerEngine) -> None:
+    answer = engine.answer("What did Tervania say about the sanctions in 2031?", today=TODAY)
+    assert answer.abstained and "2031" in answer.text
+    answer = engine.answer("What did Tervania say about the sanctions last month?", today=TODAY)
+    assert answer.abstained, answer.text
+    # and the same question inside a window that holds the story is answered
+    assert not engine.answer("What did Tervania say about the sanctions this week?", today=TODAY).abstained
+
+
+def test_follow_up_questions_borrow_the_previous_topic() -> None:
+    history = [Turn("What did Tervania say about the Coastal Union sanctions?", "…")]
+    q = standalone_query("and what did they do with the ambassadors?", history)
+    assert "sanctions" in q and "tervania" in q.lower()
+    # a self-contained question is left alone
+    assert standalone_query("Who won the Golden Gull at Korsholm?", history) == "Who won the Golden Gull at Korsholm?"
+
+
+def test_follow_up_is_answered_in_context(engine: AnswerEngine) -> None:
+    history = [Turn("What did the Bank of Norland decide about interest rates?", "")]
+    answer = engine.answer("And what did the governor say?", today=TODAY, history=history)
+    assert not answer.abstained
+    assert "Lindqvist" in answer.text
+
+
+def test_filters_by_outlet(engine: AnswerEngine) -> None:
+    from index.search import SearchFilters
+
+    answer = engine.answer(
+        "What did Tervania say about the sanctions?", today=TODAY, filters=SearchFilters(sources=("Meridian Wire",))
+    )
+    assert not answer.abstained
+    assert {c.source for c in answer.citations} == {"Meridian Wire"}

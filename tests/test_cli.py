@@ -1,0 +1,125 @@
+"""The command line as a user meets it: exit codes, JSON reports, one clear line per failure, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _write_articles(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vote.md").write_text(
+        "# Council approves harbour wall repairs\n\nThe city council voted 7 to 2 on Monday to rebuild the "
+        "harbour wall. “We cannot wait for the next storm,” said councillor Anna Berg.\n",
+        encoding="utf-8",
+    )
+    records = [
+        {
+            "url": "https://harbortimes.example/a?utm_source=x",
+            "title": "Ferry service resumes",
+            "text": "The ferry to Skarvik resumed on Tuesday after three days of storms, the operator said.",
+            "published": "2026-11-20",
+            "source": "Harbor Times",
+        },
+        {"url": "https://harbortimes.example/b", "title": "No text"},
+    ]
+    (folder / "export.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n{broken\n", encoding="utf-8")
+    (folder / "empty.txt").write_text("", encoding="utf-8")
+
+
+def test_ingest_reports_each_failure_and_keeps_the_good_items(tmp_path: Path) -> None:
+    _write_articles(tmp_path / "in")
+    code, out, err = run("ingest", "--json", str(tmp_path / "in"), str(tmp_path / "missing.txt"))
+    assert code == 1
+    report = json.loads(out)
+    assert set(report) >= {"added", "updated", "unchanged", "failed", "articles", "passages"}
+    assert report["added"] == 2 and report["articles"] == 2 and report["passages"] >= 2
+    failed = {f["source"]: f["error"] for f in report["failed"]}
+    assert any("missing.txt" in s for s in failed)
+    assert any("empty.txt" in s for s in failed)
+    assert any("export.jsonl:2" in s for s in failed) and any("export.jsonl:3" in s for s in failed)
+    assert "Traceback" not in err
+
+    code, out, _ = run("ingest", "--json", str(tmp_path / "in" / "vote.md"))
+    assert code == 0 and json.loads(out)["unchanged"] == 1
+
+
+def test_ingest_text_output_names_failures_on_stderr(tmp_path: Path) -> None:
+    _write_articles(tmp_path / "in")
+    code, out, err = run("ingest", str(tmp_path / "in"))
+    assert code == 1
+    assert "2 added" in out and "failed" in out
+    assert "failed: " in err and "empty.txt" in err
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("ingest")[0] == 2
+    assert run("ask")[0] == 2
+    assert run("nosuchcommand")[0] == 2
+    code, _, err = run("ask", "--today", "yesterday-ish", "anything")
+    assert code == 2 and "date" in err
+
+
+def test_bad_settings_are_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIEFBOT_CHUNK_TOKENS", "lots")
+    code, _, err = run("stats")
+    assert code == 2 and "chunk_tokens" in err and "Traceback" not in err
+
+
+def test_stats_and_ask_json(tmp_path: Path) -> None:
+    _write_articles(tmp_path / "in")
+    run("ingest", str(tmp_path / "in"))
+    code, out, _ = run("stats", "--json")
+    stats = json.loads(out)
+    assert code == 0
+    assert stats["articles"] == 2 and stats["sources"]["Harbor Times"] == 1
+    assert stats["embedding_model"] == "local:all-MiniLM-L6-v2" and stats["newest"].startswith("2026-11-20")
+
+    code, out, _ = run(
+        "ask", "--json", "--today", "2026-11-29", "What did councillor Anna Berg say about the harbour wall?"
+    )
+    answer = json.loads(out)
+    assert code == 0
+    assert set(answer) == {"answer", "abstained", "citations", "passages"}
+    assert answer["abstained"] is False and "next storm" in answer["answer"]
+    c = answer["citations"][0]
+    assert set(c) == {"n", "title", "url", "source", "published", "quote"} and c["n"] == 1
+    assert all({"article_id", "text", "score"} <= set(p) for p in answer["passages"])
+
+    code, out, _ = run("ask", "--json", "What is the boiling point of tungsten?")
+    assert json.loads(out)["abstained"] is True and json.loads(out)["citations"] == []
+
+
+def test_chat_reads_questions_from_stdin_until_end_of_input(tmp_path: Path) -> None:
+    _write_articles(tmp_path / "in")
+    run("ingest", str(tmp_path / "in"))
+    code, out, _ = run("chat", input="When did the ferry to Skarvik resume?\n\nWho won the 1930 World Cup?\n")
+    assert code == 0
+    assert "Tuesday" in out and "[1]" in out and "harbortimes.example" in out
+    assert "I have nothing on that" in out
+
+
+def test_the_console_script_runs_without_a_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "ingest", str(tmp_path / "nope.html")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "nope.html" in proc.stderr and "Traceback" not in proc.stderr
