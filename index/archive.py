@@ -98,6 +98,7 @@ class Archive:
 
     def close(self) -> None:
         self.catalog.close()
+        self.store.close()
 
     def __enter__(self) -> Archive:
         return self

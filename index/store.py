@@ -125,6 +125,17 @@ class VectorStore:
             found.update(self.collection.get(ids=list(ids[i : i + 2000]), include=[])["ids"])
         return found
 
+    def close(self) -> None:
+        """Release the client (the HTTP session of a server client, the local system's reference)."""
+        server = getattr(self.client, "_server", None)
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
+        # chromadb 1.5's HTTP client never closes its httpx session on close(): do it, or its sockets leak.
+        session = getattr(server, "_session", None)
+        if session is not None and hasattr(session, "close"):
+            session.close()
+
     def drop(self) -> None:
         self.client.delete_collection(self.name)
 
