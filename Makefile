@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export NO_PROXY := 127.0.0.1,localhost,::1
 export no_proxy := 127.0.0.1,localhost,::1
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench eval lint install clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (set PY=...)"; exit 2; }
@@ -30,8 +30,21 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check bot index tests bench
 	$(BIN)/mypy
 
+SHARED := ../shared/data
+RTQA := $(SHARED)/rtqa-2024
+
+# Benchmarks of minutes: ingest pipeline vs bare model, digest composition, the bot through the fake server.
 bench: $(STAMP)
-	$(BIN)/briefbot bench
+	$(BIN)/python bench/ingest_bench.py --articles 500
+	$(BIN)/python bench/digest_bench.py
+	$(BIN)/python bench/bot_bench.py
+
+# Answer quality on rtqa-2024 (the first run embeds the whole corpus: about an hour on 2 cores; cached after).
+eval: $(STAMP)
+	@test -d $(RTQA) || { echo "skipped: $(RTQA) is absent"; exit 0; }
+	mkdir -p bench/out
+	$(BIN)/briefbot eval $(RTQA)/questions_dev.jsonl.gz --null $(RTQA)/questions_null.jsonl.gz \
+		--corpus $(RTQA)/articles.jsonl.gz --modes hybrid,dense,keyword --run-out bench/out/rtqa-run.jsonl
 
 clean:
 	rm -rf $(VENV) build *.egg-info
