@@ -1,0 +1,163 @@
+"""A fake OpenAI-compatible chat server on 127.0.0.1: ``POST /v1/chat/completions``, plain or streamed (SSE).
+
+    with FakeOpenAI(chunk_delay=0.1) as llm:          # OPENAI_BASE_URL=llm.base_url, any OPENAI_API_KEY
+        ...                                           # the bot asks; llm.requests has what it sent
+
+By default it answers like a well-behaved model: it quotes the first sentence of passage [1] of the prompt
+verbatim and cites it, then adds ``extra`` (text the verification must drop, e.g. an uncited claim). ``reply``
+replaces that with any function of the request's messages. Streamed replies come a few words per chunk,
+``chunk_delay`` seconds apart, in the wire format of the OpenAI API (``data: {chunk}`` lines, ``data: [DONE]``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+JSON = dict[str, Any]
+
+_PASSAGE = re.compile(r"\[(\d+)\][^\n]*\n<passage>\n(.*?)\n</passage>", re.DOTALL)
+
+
+def quote_first_passage(messages: list[JSON], extra: str = "") -> str:
+    """An answer that quotes the first sentence of passage [1] and cites it (what verification keeps)."""
+    prompt = messages[-1]["content"] if messages else ""
+    found = _PASSAGE.search(prompt)
+    if found is None:
+        return "I have nothing on that in the archive."
+    sentence = re.split(r"(?<=[.!?])\s", found.group(2).strip(), maxsplit=1)[0].rstrip(".")
+    sentence = sentence.replace("“", "").replace("”", "").replace('"', "")
+    return f'The archive reports: "{sentence}" [1].{extra}'
+
+
+class FakeOpenAI:
+    """The server. ``requests`` holds every request body; ``fail_next(status)`` answers the next call with an
+    error (429, 500...) the way the API does."""
+
+    def __init__(
+        self,
+        *,
+        reply: Callable[[list[JSON]], str] | None = None,
+        extra: str = "",
+        chunk_words: int = 2,
+        chunk_delay: float = 0.05,
+    ) -> None:
+        self.reply = reply or (lambda messages: quote_first_passage(messages, extra))
+        self.chunk_words = chunk_words
+        self.chunk_delay = chunk_delay
+        self.requests: list[JSON] = []
+        self.chunk_times: list[float] = []
+        self._failures: list[int] = []
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self) -> FakeOpenAI:
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """For ``OPENAI_BASE_URL``."""
+        assert self._httpd is not None, "start() the server first"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def fail_next(self, status: int = 500) -> None:
+        with self._lock:
+            self._failures.append(status)
+
+    # -- behaviour -----------------------------------------------------------------------------------------------
+    def _take_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
+
+    def chunks(self, text: str) -> Iterator[str]:
+        words = re.findall(r"\S+\s*", text)
+        for i in range(0, len(words), self.chunk_words):
+            yield "".join(words[i : i + self.chunk_words])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_fake: FakeOpenAI
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        fake = self.server_fake
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        with fake._lock:
+            fake.requests.append(body)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+            return
+        if not self.headers.get("Authorization", "").startswith("Bearer "):
+            self._json(401, {"error": {"message": "no API key", "type": "invalid_request_error"}})
+            return
+        status = fake._take_failure()
+        if status is not None:
+            self._json(status, {"error": {"message": f"injected {status}", "type": "server_error"}})
+            return
+        text = fake.reply(body.get("messages", []))
+        base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body.get("model", "fake")}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": text}
+            choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+            usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+            self._json(200, {**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = {**base, "object": "chat.completion.chunk"}
+        self._event({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+        for piece in fake.chunks(text):
+            time.sleep(fake.chunk_delay)
+            with fake._lock:
+                fake.chunk_times.append(time.monotonic())
+            self._event({**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        self._event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _event(self, data: JSON) -> None:
+        self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+        self.wfile.flush()
+
+    def _json(self, status: int, data: JSON) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
