@@ -12,7 +12,6 @@ import os
 # before telegram is imported.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-import asyncio
 import logging
 import re
 from typing import Any
@@ -265,10 +264,14 @@ def run_bot(settings: Settings) -> None:
     (log.warning if access.is_open else log.info)(access.describe())
     try:
         if settings.webhook_url:
-            from bot.webhook import serve_webhook
+            from bot.webhook import webhook_options
 
-            log.info("webhook mode: %s", settings.webhook_url)
-            asyncio.run(serve_webhook(app, settings, allowed_updates=ALLOWED_UPDATES))
+            options = webhook_options(settings)
+            log.info(
+                "webhook mode: listening on %s:%d for %s", options["listen"], options["port"], settings.webhook_url
+            )
+            # run_webhook, like run_polling, stops on SIGINT and SIGTERM after the updates in hand.
+            app.run_webhook(**options, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
         else:
             log.info("long polling %s", urlsplit(settings.telegram_api_url).netloc)
             # run_polling stops on SIGINT, SIGTERM and SIGABRT: it finishes the updates in hand, then returns.
