@@ -129,6 +129,9 @@ class AnswerEngine:
         if window is not None:
             filters = with_window(filters, window.start, window.end)
             query = strip_window(query, window) or query
+        if today is not None:
+            # "As of" a past date (evaluation, replays): what was published after it did not exist yet.
+            filters = with_window(filters, None, _end_of_day(now))
         result = self.searcher.search(
             query,
             k=k or self.settings.answer_k,
@@ -168,7 +171,15 @@ class AnswerEngine:
         prepared = self.prepare(question, history=history, today=today, filters=filters, k=k)
         if prepared.final is not None or self.llm is None:
             return prepared.final or prepared.extractive
-        return asyncio.run(self.finish_with_llm(prepared))
+        return asyncio.run(self._finish_in_own_loop(prepared))
+
+    async def _finish_in_own_loop(self, prepared: Prepared) -> Answer:
+        """For sync callers: the LLM's client lives and dies with this call's event loop."""
+        assert self.llm is not None
+        try:
+            return await self.finish_with_llm(prepared)
+        finally:
+            await self.llm.aclose()
 
     async def answer_async(self, question: str, **kwargs: Any) -> Answer:
         """``answer`` for async callers: retrieval runs in a worker thread, the LLM call on the loop."""
@@ -231,6 +242,7 @@ class AnswerEngine:
         return Prepared(question, hits, evidence, None, extractive, messages, numbered)
 
     async def finish_with_llm(self, prepared: Prepared) -> Answer:
+        """The LLM's answer to a prepared question, verified; the extractive answer when the model fails."""
         from bot.llm import LLMError
 
         assert self.llm is not None
@@ -320,6 +332,10 @@ def _coverage(query: str, sentence: str, idf: object) -> float:
     total = sum(terms.values()) or 1.0
     words = {stem(w) for w in re.findall(r"[\w'’-]+", sentence)}
     return sum(w for t, w in terms.items() if t in words) / total
+
+
+def _end_of_day(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, moment.day, tzinfo=moment.tzinfo) + timedelta(days=1)
 
 
 def _as_datetime(value: date | datetime) -> datetime:

@@ -102,7 +102,7 @@ def run_questions(
         if prepared.final is not None:
             answer = prepared.final
         elif engine.llm is not None:
-            answer = asyncio.run(engine.finish_with_llm(prepared))
+            answer = asyncio.run(engine._finish_in_own_loop(prepared))
         else:
             answer = prepared.extractive
         seconds = time.perf_counter() - started

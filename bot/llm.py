@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import prompts
 from bot.settings import Settings
@@ -71,7 +72,22 @@ class ChatLLM:
             raise ValueError("no LLM model configured")
         self.model = settings.llm_model
         self.settings = settings
-        self.client = openai.AsyncOpenAI(timeout=settings.llm_timeout, max_retries=1)
+        self._client: openai.AsyncOpenAI | None = None
+
+    @property
+    def client(self) -> Any:
+        """The async client, made on first use: it belongs to the event loop that first uses it."""
+        import openai
+
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(timeout=self.settings.llm_timeout, max_retries=1)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client (a later call makes a new one, e.g. in another event loop)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def messages(self, question: str, numbered: Numbered) -> list[dict[str, str]]:
         return [

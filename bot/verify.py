@@ -3,8 +3,8 @@
 - A ``[n]`` that points at no source is removed.
 - A claim (the words before a run of markers) left without a valid citation is dropped, and so is text after
   the last marker.
-- Every quoted span ("…" or “…”) must stand verbatim (up to white space and quote style) in a passage of a source
-  the sentence cites; a sentence whose quote does not is dropped.
+- Every quoted span ("…" or “…”) must stand verbatim (up to white space, quote style and inner quotation marks)
+  in a passage of a source the claim cites; a claim whose quote does not is dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ _FOLD = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-
 def fold(text: str) -> str:
     """Text compared for verbatim checks: NFKC, ASCII quotes and dashes, white space collapsed, case kept."""
     return " ".join(unicodedata.normalize("NFKC", text).translate(_FOLD).split())
+
+
+def _bare(text: str) -> str:
+    """``fold`` without double quotes: a quotation may drop the inner quotes of the sentence it copies."""
+    return " ".join(fold(text).replace('"', " ").split())
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def verify(text: str, sources: Mapping[int, Sequence[str]]) -> Verified:
     Returns:
         The cleaned text, what was dropped, and the numbers still cited.
     """
-    folded = {n: [fold(p) for p in passages] for n, passages in sources.items()}
+    folded = {n: [_bare(p) for p in passages] for n, passages in sources.items()}
     kept: list[str] = []
     dropped: list[str] = []
     cited: list[int] = []
@@ -87,7 +92,7 @@ def verify(text: str, sources: Mapping[int, Sequence[str]]) -> Verified:
             if not valid:
                 dropped.append(sentence)
                 continue
-            if not all(any(fold(q) in p for n in valid for p in folded[n]) for q in quotes(clean)):
+            if not all(any(_bare(q) in p for n in valid for p in folded[n]) for q in quotes(clean)):
                 dropped.append(sentence)
                 continue
             out_sentences.append(clean)

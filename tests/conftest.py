@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,29 @@ def briefbot_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("BRIEFBOT_HOME", str(home))
     monkeypatch.setenv("BRIEFBOT_CONFIG", str(tmp_path / "no-such-briefbot.toml"))
     yield home
+
+
+DEMO_TODAY = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo corpus ingested once per test session (dated so its newest article is DEMO_TODAY).
+
+    Copy it before writing to it: tests share it.
+    """
+    from bot.demo import demo_records
+    from bot.settings import Settings
+    from index.archive import Archive
+    from index.ingest import ingest
+
+    home = tmp_path_factory.mktemp("demo") / "home"
+    settings = Settings(home=home)
+    archive = Archive(settings)
+    report = ingest(archive, demo_records(settings, now=DEMO_TODAY))
+    assert report.failed == [] and report.added >= 20
+    archive.close()
+    return home
 
 
 @pytest.fixture

@@ -5,31 +5,15 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.answer import NO_ANSWER, AnswerEngine, Turn, standalone_query
-from bot.demo import demo_records
 from bot.settings import Settings
 from bot.verify import fold, quotes
 from index.archive import Archive
-from index.ingest import ingest
-
-TODAY = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo corpus ingested once for the module (dated so its newest article is TODAY)."""
-    home = tmp_path_factory.mktemp("demo") / "home"
-    settings = Settings(home=home)
-    archive = Archive(settings)
-    report = ingest(archive, demo_records(settings, now=TODAY))
-    assert report.failed == [] and report.added >= 20
-    archive.close()
-    return home
+from tests.conftest import DEMO_TODAY as TODAY
 
 
 @pytest.fixture
