@@ -101,7 +101,7 @@ class ChatLLM:
         try:
             resp = await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 temperature=0,
             )
         except openai.OpenAIError as exc:
@@ -120,12 +120,12 @@ class ChatLLM:
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 temperature=0,
                 stream=True,
             )
             text = ""
-            async for chunk in stream:  # type: ignore[union-attr]
+            async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
                     text += chunk.choices[0].delta.content
                     yield text
