@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from tests.fakes.web import WebServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,3 +124,41 @@ def test_the_console_script_runs_without_a_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "nope.html" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_feeds_commands_and_poll_through_a_local_server(web_server: WebServer, tmp_path: Path) -> None:
+    from tests.test_feeds import ARTICLE_HTML, fixture_text
+
+    web_server.add("/news/2024/05/14/harbour-flood-barrier-approved/", ARTICLE_HTML)
+    feed = web_server.add(
+        "/rss.xml", fixture_text("rss.xml", web_server), content_type="application/rss+xml", etag='"gazette-1"'
+    )
+    assert run("feeds", "add", feed)[0] == 0
+    code, out, _ = run("feeds", "list")
+    assert code == 0 and feed in out and "active" in out and "never" in out
+
+    code, out, err = run("poll", "--json")
+    first = json.loads(out)
+    assert first["added"] >= 2  # full-content entries and the fetched page of a summary-only one
+    assert code == (1 if first["failed"] else 0)
+    assert all(f["source"] and f["error"] for f in first["failed"])  # e.g. an entry whose page is gone
+
+    code, out, _ = run("poll", "--json")  # the feed answers 304 Not Modified: nothing new
+    assert json.loads(out)["added"] == 0 and code == 0
+    assert web_server.requests_to("/rss.xml")[-1].headers.get("If-None-Match") == '"gazette-1"'
+
+    assert run("feeds", "remove", feed)[0] == 0
+    code, _, err = run("feeds", "remove", feed)
+    assert code == 1 and "no such feed" in err
+    assert "no feeds registered" in run("feeds", "list")[1]
+
+
+def test_ingest_a_web_page_by_url(web_server: WebServer) -> None:
+    from tests.test_feeds import ARTICLE_HTML
+
+    page = web_server.add("/news/barrier", ARTICLE_HTML)
+    missing = web_server.add("/news/gone", "not here", status=404)
+    code, out, _ = run("ingest", "--json", page, missing)
+    report = json.loads(out)
+    assert code == 1 and report["added"] == 1
+    assert report["failed"] == [{"source": missing, "error": "HTTP 404 Not Found"}]

@@ -1,4 +1,5 @@
-"""A fake OpenAI-compatible chat server on 127.0.0.1: ``POST /v1/chat/completions``, plain or streamed (SSE).
+"""A fake OpenAI-compatible server on 127.0.0.1: ``POST /v1/chat/completions``, plain or streamed (SSE), and
+``POST /v1/embeddings`` (deterministic bag-of-words vectors).
 
     with FakeOpenAI(chunk_delay=0.1) as llm:          # OPENAI_BASE_URL=llm.base_url, any OPENAI_API_KEY
         ...                                           # the bot asks; llm.requests has what it sent
@@ -33,6 +34,20 @@ def quote_first_passage(messages: list[JSON], extra: str = "") -> str:
     sentence = re.split(r"(?<=[.!?])\s", found.group(2).strip(), maxsplit=1)[0].rstrip(".")
     sentence = sentence.replace("“", "").replace("”", "").replace('"', "")
     return f'The archive reports: "{sentence}" [1].{extra}'
+
+
+EMBEDDING_DIM = 64
+
+
+def word_vector(text: str, dim: int = EMBEDDING_DIM) -> list[float]:
+    """A deterministic bag-of-words embedding: texts sharing words point the same way (enough for retrieval tests)."""
+    import hashlib
+
+    vec = [0.0] * dim
+    for word in re.findall(r"\w+", text.lower()):
+        h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+        vec[h % dim] += 1.0 if h & 1 << 31 else -1.0
+    return vec if any(vec) else [1.0] + [0.0] * (dim - 1)
 
 
 class FakeOpenAI:
@@ -115,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
         with fake._lock:
             fake.requests.append(body)
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        path = self.path.rstrip("/")
+        if path not in ("/v1/chat/completions", "/v1/embeddings"):
             self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
             return
         if not self.headers.get("Authorization", "").startswith("Bearer "):
@@ -124,6 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
         status = fake._take_failure()
         if status is not None:
             self._json(status, {"error": {"message": f"injected {status}", "type": "server_error"}})
+            return
+        if path == "/v1/embeddings":
+            self._embeddings(body)
             return
         text = fake.reply(body.get("messages", []))
         base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body.get("model", "fake")}
@@ -149,6 +168,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         self.close_connection = True
+
+    def _embeddings(self, body: JSON) -> None:
+        """Like the API: at most 2048 inputs, each a non-empty string; vectors in input order with their index."""
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if (
+            not isinstance(inputs, list)
+            or not 0 < len(inputs) <= 2048
+            or not all(isinstance(t, str) and t for t in inputs)
+        ):
+            self._json(400, {"error": {"message": "'input' is invalid", "type": "invalid_request_error"}})
+            return
+        data = [{"object": "embedding", "index": i, "embedding": word_vector(t)} for i, t in enumerate(inputs)]
+        usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
+        self._json(200, {"object": "list", "data": data, "model": body.get("model", "fake"), "usage": usage})
 
     def _event(self, data: JSON) -> None:
         self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
