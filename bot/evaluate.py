@@ -70,6 +70,7 @@ class Outcome:
     mode_passages: dict[str, list[str]] = field(default_factory=dict)
     similarity: float = 0.0  # the evidence measures the abstention threshold is calibrated on
     coverage: float = 0.0
+    rare: float = 0.0
 
 
 def retrieval_metrics(questions: Sequence[dict[str, Any]], runs: dict[str, list[str]]) -> dict[str, float]:
@@ -109,6 +110,7 @@ def run_questions(
         out = Outcome(q["id"], [p.text for p in answer.passages], answer.text, answer.abstained, seconds)
         out.similarity = prepared.evidence.similarity
         out.coverage = prepared.evidence.coverage
+        out.rare = prepared.evidence.rare
         articles = engine.archive.catalog.articles(c.article_id for c in answer.citations)
         for c in answer.citations:
             source = fold(articles[c.article_id].text) if c.article_id in articles else ""
@@ -186,5 +188,6 @@ def write_run(path: str | Path, outcomes: Iterable[Outcome]) -> None:
                 "abstained": o.abstained,
                 "similarity": round(o.similarity, 4),
                 "coverage": round(o.coverage, 4),
+                "rare": round(o.rare, 4),
             }
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
