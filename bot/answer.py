@@ -138,7 +138,7 @@ class AnswerEngine:
             query = strip_window(query, window) or query
         if today is not None:
             # "As of" a past date (evaluation, replays): what was published after it did not exist yet.
-            filters = with_window(filters, None, _end_of_day(now))
+            filters = with_window(filters, None, _end_of_day(now), undated=True)
         result = self.searcher.search(
             query,
             k=k or self.settings.answer_k,

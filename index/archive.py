@@ -9,7 +9,10 @@ deletes them (``recover``).
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -72,15 +75,36 @@ class Archive:
         )
         return CachedEmbedder(inner, self.catalog.cache_lookup, self.catalog.cache_store)
 
+    @contextmanager
+    def writing(self, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the home's write lock: one writer at a time across processes (the bot's feed polling and a CLI
+        ingest may share a home). Yields False, without the lock, when ``wait`` is off and another holds it."""
+        with open(self.settings.home / "write.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def recover(self) -> int:
-        """Delete from Chroma the ids an interrupted write left behind; returns how many."""
-        ids = self.catalog.journal()
-        if ids:
-            log.warning("recovering from an interrupted ingest: removing %d uncommitted vectors", len(ids))
-            self.store.delete(ids)
-            with self.catalog.transaction() as db:
-                self.catalog.journal_clear(db, ids)
-        return len(ids)
+        """Delete from Chroma the ids an interrupted write left behind; returns how many.
+
+        Skipped while another process is writing: its journalled ids are work in progress, not leftovers.
+        """
+        with self.writing(wait=False) as locked:
+            if not locked:
+                return 0
+            ids = self.catalog.journal()
+            if ids:
+                log.warning("recovering from an interrupted ingest: removing %d uncommitted vectors", len(ids))
+                self.store.delete(ids)
+                with self.catalog.transaction() as db:
+                    self.catalog.journal_clear(db, ids)
+            return len(ids)
 
     def stats(self) -> Stats:
         articles, passages = self.catalog.counts()

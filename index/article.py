@@ -59,3 +59,12 @@ def content_hash(text: str) -> str:
     """Hash of the text with case and white space folded: the same story under two URLs has the same hash."""
     folded = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A marker in a stream of records: everything before it must be committed before the source goes on.
+
+    Feed polling yields one after each feed's entries, and records the feed's new ETag only when the consumer
+    asks for the next item, so a crash never leaves a feed marked as read with entries lost.
+    """

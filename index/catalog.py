@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from index.article import content_hash
+
 
 @dataclass(frozen=True)
 class StoredArticle:
@@ -90,10 +92,15 @@ M001_ARTICLES = """
 """
 
 
+# The content hash is of the text alone (it was of headline + text): syndicated copies under another headline
+# are the same story. Computed by briefbot_text_hash, registered on every connection.
+M003_TEXT_HASH = "UPDATE articles SET content_hash = briefbot_text_hash(text);"
+
+
 def _migrations() -> list[str]:
     from index.feeds import FEEDS_SCHEMA
 
-    return [M001_ARTICLES, FEEDS_SCHEMA]
+    return [M001_ARTICLES, FEEDS_SCHEMA, M003_TEXT_HASH]
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -109,6 +116,7 @@ def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
+    db.create_function("briefbot_text_hash", 1, content_hash, deterministic=True)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")

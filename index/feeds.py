@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from index.article import ArticleRecord, normalize_text
+from index.article import ArticleRecord, Checkpoint, normalize_text
 from index.errors import SourceError
 from index.extract import extract_html, html_fragment_to_text
 from index.settings import IndexSettings
@@ -359,13 +359,16 @@ def _feed(row: tuple[Any, ...]) -> Feed:
     )
 
 
-def poll(registry: FeedRegistry, fetcher: Fetcher, settings: IndexSettings) -> Iterator[ArticleRecord | SourceError]:
+def poll(
+    registry: FeedRegistry, fetcher: Fetcher, settings: IndexSettings
+) -> Iterator[ArticleRecord | SourceError | Checkpoint]:
     """Poll every registered feed that is not paused, once, and yield its articles.
 
     Web feeds are fetched with conditional GET (the ETag and Last-Modified of the last success): a 304 yields
     nothing and counts as a success. A feed that cannot be fetched or parsed counts a failure and yields one
     ``SourceError``; after ``settings.feed_max_failures`` in a row it is paused until ``registry.resume``.
-    The new ETag is stored only once all the feed's entries were consumed, so an interrupted poll is repeated.
+    The new ETag is stored only after a ``Checkpoint`` that follows the feed's entries has been consumed (the
+    ingest pipeline commits everything before it), so an interrupted poll is repeated.
     """
     for feed in registry.list():
         if feed.paused:
@@ -391,6 +394,7 @@ def poll(registry: FeedRegistry, fetcher: Fetcher, settings: IndexSettings) -> I
             yield SourceError(feed.url, reason)
             continue
         yield from _entries(parsed, url, fetcher, feed.url)
+        yield Checkpoint()  # the consumer commits the entries before we mark the feed as read
         registry.record_success(feed.url, etag=etag, last_modified=last_modified)
 
 

@@ -12,13 +12,13 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
 from index.archive import Archive
-from index.article import ArticleRecord, article_id, content_hash, normalize_text
+from index.article import ArticleRecord, Checkpoint, article_id, content_hash, normalize_text
 from index.catalog import StoredPassage
 from index.chunk import chunk_text
 from index.errors import BriefbotError, SourceError
@@ -67,13 +67,32 @@ class _Pending:
     passages: list[StoredPassage] = field(default_factory=list)
 
 
+@dataclass
+class _Batch:
+    """Articles waiting to be written together, and what they claim: their URLs and texts."""
+
+    pending: dict[str, _Pending] = field(default_factory=dict)  # article id -> the latest version
+    urls: dict[str, str] = field(default_factory=dict)  # url -> article id
+    hashes: dict[str, str] = field(default_factory=dict)  # text hash -> article id
+    extra_urls: list[tuple[str, str]] = field(default_factory=list)  # (article id, url) written with the batch
+
+    def add(self, p: _Pending) -> None:
+        self.pending[p.article_id] = p  # the same article twice in a batch: the later version wins
+        for url in (p.url, *p.record.alt_urls):
+            self.urls.setdefault(url, p.article_id)
+        self.hashes.setdefault(p.content_hash, p.article_id)
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+
 def _passage_id(aid: str, start: int, end: int, text: str) -> str:
     return hashlib.sha1(f"{aid}:{start}:{end}:{text}".encode()).hexdigest()[:24]
 
 
 def ingest(
     archive: Archive,
-    items: Iterable[ArticleRecord | SourceError],
+    items: Iterable[ArticleRecord | SourceError | Checkpoint],
     *,
     batch_articles: int = 32,
     progress: Callable[[IngestReport], None] | None = None,
@@ -83,7 +102,8 @@ def ingest(
 
     Args:
         archive: the open archive.
-        items: records (and per-source errors) from ``index.sources.read_sources`` or feed polling.
+        items: records (and per-source errors) from ``index.sources.read_sources`` or feed polling; a
+            ``Checkpoint`` commits what came before it.
         batch_articles: articles written per atomic batch.
         progress: called after each item with the running report.
         now: the clock (tests pass their own).
@@ -93,81 +113,82 @@ def ingest(
     """
     report = IngestReport()
     started = time.perf_counter()
-    batch: list[_Pending] = []
-    seen_urls: dict[str, str] = {}  # within the batch: url -> article id
-    seen_hashes: dict[str, str] = {}  # within the batch: content hash -> article id
+    batch = _Batch()
     for item in items:
         if isinstance(item, SourceError):
             report.failed.append(item)
-        else:
+        elif isinstance(item, ArticleRecord):
             try:
-                pending = _classify(archive, item, report, seen_urls, seen_hashes)
+                pending = _classify(archive, item, report, batch)
             except BriefbotError as exc:
                 report.failed.append(SourceError(item.origin or item.url, str(exc)))
                 pending = None
             if pending is not None:
-                batch.append(pending)
-                seen_urls[pending.url] = pending.article_id
-                seen_hashes[pending.content_hash] = pending.article_id
-        if len(batch) >= batch_articles:
+                batch.add(pending)
+        if len(batch) >= batch_articles or (isinstance(item, Checkpoint) and (batch.pending or batch.extra_urls)):
             _write(archive, batch, report, now())
-            batch, seen_urls, seen_hashes = [], {}, {}
+            batch = _Batch()
         if progress:
             progress(report)
-    if batch:
+    if batch.pending or batch.extra_urls:
         _write(archive, batch, report, now())
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _classify(
-    archive: Archive,
-    record: ArticleRecord,
-    report: IngestReport,
-    seen_urls: dict[str, str],
-    seen_hashes: dict[str, str],
-) -> _Pending | None:
+def _classify(archive: Archive, record: ArticleRecord, report: IngestReport, batch: _Batch) -> _Pending | None:
     text = normalize_text(record.text)
     if not text:
         raise SourceError(record.origin or record.url, "the article has no text")
     title = normalize_text(record.title).replace("\n", " ") or text.split("\n", 1)[0][:120]
-    record = ArticleRecord(
-        url=record.url,
-        title=title,
-        text=text,
-        published=record.published,
-        source=record.source,
-        author=record.author,
-        origin=record.origin,
-        alt_urls=record.alt_urls,
-    )
-    digest = content_hash(f"{title}\n{text}")
-    aid = seen_urls.get(record.url) or article_id(record.url)
-    known = archive.catalog.by_url(record.url)
-    if record.url in seen_urls:
-        report.unchanged += 1
-        return None
-    if known is not None:
-        aid, old_hash = known
-        if old_hash == digest:
+    record = replace(record, title=title, text=text)
+    # The text alone decides "same story": syndicated copies often carry another headline.
+    digest = content_hash(text)
+    in_batch = batch.urls.get(record.url)
+    if in_batch is not None:
+        earlier = batch.pending.get(in_batch)
+        if earlier is None or (earlier.content_hash == digest and earlier.record.title == title):
             report.unchanged += 1
-            if record.alt_urls:
-                with archive.catalog.transaction() as db:
-                    archive.catalog.add_urls(db, aid, record.alt_urls)
             return None
-        return _Pending(record, aid, record.url, text, digest, archive.catalog.passage_ids(aid))
-    twin = seen_hashes.get(digest) or archive.catalog.by_hash(digest)
+        return replace(
+            earlier,
+            record=replace(record, url=earlier.url, source=earlier.record.source),
+            text=text,
+            content_hash=digest,
+        )
+    known = archive.catalog.by_url(record.url)
+    if known is not None:
+        stored = archive.catalog.article(known[0])
+        assert stored is not None
+        new_urls = [u for u in record.alt_urls if u not in batch.urls]
+        batch.extra_urls.extend((stored.id, u) for u in new_urls)
+        if stored.content_hash == digest and stored.title == title:
+            report.unchanged += 1
+            return None
+        # An update. Reached through another of its URLs (a syndicated copy), it keeps its own URL and outlet.
+        record = replace(record, url=stored.url, source=stored.source)
+        return _Pending(record, stored.id, stored.url, text, digest, archive.catalog.passage_ids(stored.id))
+    twin = batch.hashes.get(digest) or archive.catalog.by_hash(digest)
     if twin is not None:
         # A syndicated copy: the same story under another URL is stored once and knows all its URLs.
         report.unchanged += 1
         report.duplicates += 1
-        with archive.catalog.transaction() as db:
-            archive.catalog.add_urls(db, twin, [record.url, *record.alt_urls])
+        for url in (record.url, *record.alt_urls):
+            if url not in batch.urls:
+                batch.urls[url] = twin
+                batch.extra_urls.append((twin, url))
         return None
-    return _Pending(record, aid, record.url, text, digest, [])
+    return _Pending(record, article_id(record.url), record.url, text, digest, [])
 
 
-def _write(archive: Archive, batch: list[_Pending], report: IngestReport, now: datetime) -> None:
+def _write(archive: Archive, batch: _Batch, report: IngestReport, now: datetime) -> None:
+    with archive.writing():
+        _write_locked(archive, list(batch.pending.values()), batch.extra_urls, report, now)
+
+
+def _write_locked(
+    archive: Archive, batch: list[_Pending], extra_urls: list[tuple[str, str]], report: IngestReport, now: datetime
+) -> None:
     settings = archive.settings
     embed_texts: list[str] = []
     ids: list[str] = []
@@ -221,6 +242,8 @@ def _write(archive: Archive, batch: list[_Pending], report: IngestReport, now: d
                 now=now,
             )
             archive.catalog.add_urls(db, p.article_id, p.record.alt_urls)
+        for aid, url in extra_urls:
+            archive.catalog.add_urls(db, aid, [url])
         archive.catalog.journal_clear(db, new_ids)
         db.executemany("INSERT OR IGNORE INTO chroma_journal (id) VALUES (?)", [(i,) for i in stale])
     if stale:  # (4)
@@ -245,6 +268,12 @@ def reindex(archive: Archive, *, progress: Callable[[int, int], None] | None = N
     Returns:
         The number of passages embedded.
     """
+
+    with archive.writing():
+        return _reindex_locked(archive, progress)
+
+
+def _reindex_locked(archive: Archive, progress: Callable[[int, int], None] | None) -> int:
     from index.store import VectorStore
 
     settings = archive.settings

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from index.archive import Archive
+from index.store import NO_DATE
 
 Mode = Literal["hybrid", "dense", "keyword"]
 
@@ -179,18 +180,28 @@ _WORD = re.compile(r"[\w][\w'’-]*", re.UNICODE)
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Restrict a search: ``since`` inclusive, ``until`` exclusive (UTC), outlets by name."""
+    """Restrict a search: ``since`` inclusive, ``until`` exclusive (UTC), outlets by name.
+
+    ``undated``: whether articles without a date pass a date filter. A window the user asked for ("this week",
+    ``--since``) excludes them; an "as of" bound (evaluation's ``--today``) keeps them.
+    """
 
     since: datetime | None = None
     until: datetime | None = None
     sources: tuple[str, ...] = ()
+    undated: bool = False
 
     def chroma_where(self) -> dict[str, Any] | None:
         clauses: list[dict[str, Any]] = []
-        if self.since:
-            clauses.append({"published_ts": {"$gte": self.since.timestamp()}})
-        if self.until:
-            clauses.append({"published_ts": {"$lt": self.until.timestamp()}})
+        if self.since or self.until:
+            # Undated articles carry NO_DATE (-1), outside every real date range.
+            dated: list[dict[str, Any]] = [
+                {"published_ts": {"$gte": max(0.0, self.since.timestamp() if self.since else 0.0)}}
+            ]
+            if self.until:
+                dated.append({"published_ts": {"$lt": self.until.timestamp()}})
+            in_range = dated[0] if len(dated) == 1 else {"$and": dated}
+            clauses.append({"$or": [in_range, {"published_ts": {"$eq": NO_DATE}}]} if self.undated else in_range)
         if self.sources:
             clauses.append({"source": {"$in": list(self.sources)}})
         if not clauses:
@@ -261,12 +272,16 @@ class Searcher:
         args: list[Any] = [match]
         if filters.since or filters.until or filters.sources:
             where.append("a.id = p.article_id")
+            dated: list[str] = []
             if filters.since:
-                where.append("a.published_ts >= ?")
+                dated.append("a.published_ts >= ?")
                 args.append(filters.since.timestamp())
             if filters.until:
-                where.append("a.published_ts < ?")
+                dated.append("a.published_ts < ?")
                 args.append(filters.until.timestamp())
+            if dated:
+                in_range = " AND ".join(dated)
+                where.append(f"(a.published_ts IS NULL OR ({in_range}))" if filters.undated else f"({in_range})")
             if filters.sources:
                 where.append(f"a.source IN ({','.join('?' * len(filters.sources))})")
                 args.extend(filters.sources)
@@ -381,8 +396,15 @@ class Searcher:
         return SearchResult(top, query, filters, time.perf_counter() - started, timings)
 
 
-def with_window(filters: SearchFilters, since: datetime | None, until: datetime | None) -> SearchFilters:
-    """``filters`` narrowed to a date window (the later start and the earlier end win)."""
+def with_window(
+    filters: SearchFilters, since: datetime | None, until: datetime | None, *, undated: bool = False
+) -> SearchFilters:
+    """``filters`` narrowed to a date window (the later start and the earlier end win).
+
+    Undated articles stay in only when they were in before and ``undated`` allows them.
+    """
+    had_dates = bool(filters.since or filters.until)
     s = max(x for x in (filters.since, since) if x) if (filters.since or since) else None
     u = min(x for x in (filters.until, until) if x) if (filters.until or until) else None
-    return replace(filters, since=s, until=u)
+    keep_undated = undated and (filters.undated or not had_dates)
+    return replace(filters, since=s, until=u, undated=keep_undated)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from bot.settings import Settings
 from index.archive import Archive
-from index.article import ArticleRecord
+from index.article import ArticleRecord, Checkpoint
 from index.errors import IndexMismatchError, SourceError
 from index.ingest import ingest, reindex
 
@@ -113,7 +115,7 @@ CRASH = textwrap.dedent(
     from datetime import UTC, datetime
     from bot.settings import Settings
     from index.archive import Archive
-    from index.article import ArticleRecord
+    from index.article import ArticleRecord, Checkpoint
     from index.catalog import Catalog
     from index.ingest import ingest
 
@@ -153,3 +155,90 @@ def test_a_crash_mid_ingest_leaves_no_half_written_article(briefbot_home: Path) 
     archive = Archive(Settings())
     assert archive.store.count() == archive.catalog.counts()[1] == vectors
     archive.close()
+
+
+def test_an_update_through_a_syndicated_url_keeps_the_original_url_and_outlet(archive: Archive) -> None:
+    original = _rec(5)
+    copy = _rec(5, url="https://valleycourier.example/wire/5", source="Valley Courier")
+    ingest(archive, [original, copy])
+    edited = replace(copy, text=copy.text + " The council will meet again on Friday.")
+    report = ingest(archive, [edited])
+    assert report.updated == 1 and archive.catalog.counts()[0] == 1
+    stored = archive.catalog.article(original.article_id)
+    assert stored is not None and stored.url == original.url and stored.source == "Harbor Times"
+    assert "meet again on Friday" in stored.text
+
+
+def test_one_article_twice_in_a_batch_leaves_no_orphan_vectors(archive: Archive) -> None:
+    first = _rec(6)
+    ingest(archive, [first, _rec(6, url="https://valleycourier.example/wire/6", source="Valley Courier")])
+    a = replace(first, text=first.text + " Version A.")
+    b = replace(first, url="https://valleycourier.example/wire/6", text=first.text + " Version B, the last word.")
+    report = ingest(archive, [a, b])
+    assert report.updated == 1
+    stored = archive.catalog.article(first.article_id)
+    assert stored is not None and stored.text.endswith("the last word.")
+    assert archive.store.count() == archive.catalog.counts()[1]
+
+
+def test_a_syndicated_copy_under_another_headline_is_still_one_story(archive: Archive) -> None:
+    original = _rec(7)
+    retitled = replace(_rec(7, url="https://meridianwire.example/7", source="Meridian Wire"), title="Harbour to reopen")
+    report = ingest(archive, [original, retitled])
+    assert (report.added, report.duplicates) == (1, 1)
+    assert archive.catalog.counts()[0] == 1
+
+
+def test_recovery_waits_for_no_one_and_spares_a_live_writer(archive: Archive, briefbot_home: Path) -> None:
+    archive.catalog.journal_add(["in-flight-passage"])  # another process is between its steps (1) and (3)
+    with archive.writing():
+        other = Archive(Settings())  # opening does not delete the live writer's journal
+        assert other.catalog.journal() == ["in-flight-passage"]
+        other.close()
+    assert Archive(Settings()).catalog.journal() == []  # once nobody writes, it is a leftover: recovered
+
+
+def test_a_checkpoint_commits_what_came_before_it(archive: Archive) -> None:
+    seen: list[int] = []
+
+    def stream() -> Iterator[ArticleRecord | Checkpoint]:
+        yield _rec(8)
+        yield _rec(9)
+        yield Checkpoint()
+        seen.append(archive.catalog.counts()[0])  # what a feed poll sees before marking the feed as read
+        yield _rec(10)
+
+    report = ingest(archive, stream(), batch_articles=100)
+    assert seen == [2] and report.added == 3
+
+
+def test_a_failed_write_commits_no_url_of_its_batch(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.errors import EmbeddingError
+
+    def broken(texts: object) -> object:
+        raise EmbeddingError("endpoint down")
+
+    monkeypatch.setattr(archive.embedder, "embed", broken)
+    original = _rec(11)
+    copy = _rec(11, url="https://valleycourier.example/wire/11")
+    with pytest.raises(EmbeddingError):
+        ingest(archive, [original, copy])
+    assert archive.catalog.by_url(copy.url) is None and archive.catalog.urls(original.article_id) == []
+    monkeypatch.undo()
+    report = ingest(archive, [original, copy])
+    assert report.added == 1 and set(archive.catalog.urls(original.article_id)) == {original.url, copy.url}
+
+
+def test_undated_articles_are_outside_date_windows_but_inside_as_of_bounds(archive: Archive) -> None:
+    from index.search import Searcher, SearchFilters, with_window
+
+    undated = replace(_rec(12), published=None, url="https://x.example/undated", title="Undated harbour story")
+    ingest(archive, [undated])
+    searcher = Searcher(archive)
+    window = SearchFilters(since=datetime(2020, 1, 1, tzinfo=UTC), until=datetime(2030, 1, 1, tzinfo=UTC))
+    for mode in ("dense", "keyword"):
+        found = searcher.search("harbour reopen", mode=mode, filters=window).hits  # type: ignore[arg-type]
+        assert undated.article_id not in {h.article_id for h in found}
+        as_of = with_window(SearchFilters(), None, datetime(2030, 1, 1, tzinfo=UTC), undated=True)
+        found = searcher.search("harbour reopen", mode=mode, filters=as_of).hits  # type: ignore[arg-type]
+        assert undated.article_id in {h.article_id for h in found}
