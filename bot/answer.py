@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bot.answer_types import Answer, Citation, UsedPassage
 from bot.extractive import Sentence, candidate_sentences, choose, idf_from_counts, stem
 from bot.settings import Settings
-from bot.verify import quotes, renumber, verify
+from bot.verify import claims, markers, quotes, renumber, verify
 from index.archive import Archive
 from index.search import Hit, Searcher, SearchFilters, fts_query, query_terms, with_window
 from index.timewin import Window, parse_window, strip_window
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _WORDS = re.compile(r"[\w'’-]+")
+_MARKERS = re.compile(r"\s*\[\d{1,3}\]")
 
 #: The fixed phrase every abstention starts with: tests and the LLM prompt use it.
 NO_ANSWER = "I have nothing on that in the archive"
@@ -35,11 +36,8 @@ NO_ANSWER = "I have nothing on that in the archive"
 # score = best cosine (top 3 passages) + 0.5 * best IDF-weighted share of the question's words in a top-5
 # passage + 0.5 * best share of the question's 3 rarest words in a top-5 passage.
 MIN_EVIDENCE = 0.92
-_FOLLOW_UP = re.compile(
-    r"^(?:and|but|so|also|what about|how about|what else|more|tell me more)\b|"
-    r"\b(?:he|she|they|them|it|its|his|her|their|this|that|those|these|there)\b",
-    re.IGNORECASE,
-)
+_CONNECTIVE = re.compile(r"^(?:and|but|so|also|what about|how about|what else|more|tell me more)\b", re.IGNORECASE)
+_PRONOUN = re.compile(r"\b(?:he|she|they|them|it|its|his|her|their|those|these)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,11 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
     if not history:
         return question
     terms = query_terms(question)
-    if len(terms) > 6 or not _FOLLOW_UP.search(question):
+    # "and what did Ukraine say?" or "what did he announce?" lean on the previous turn; a question with words
+    # enough of its own ("is there a new vaccine for RSV?") does not.
+    follow_up = bool(_CONNECTIVE.search(question.strip())) and len(terms) <= 6
+    follow_up = follow_up or (bool(_PRONOUN.search(question)) and len(terms) <= 2)
+    if not follow_up:
         return question
     previous = [t for t in query_terms(history[-1].question) if t not in terms]
     return f"{question} {' '.join(previous)}".strip()
@@ -204,10 +206,14 @@ class AnswerEngine:
             return
         from bot.llm import LLMError
 
-        text = ""
+        text, shown = "", ""
         try:
             async for text in self.llm.stream(prepared.messages):
-                yield text
+                # Show only what already verifies: whole claims with valid citations and verbatim quotes.
+                partial = self._verified_so_far(prepared, text)
+                if partial and partial != shown:
+                    shown = partial
+                    yield partial
         except LLMError as exc:
             log.warning("LLM failed, answering extractively: %s", exc)
             yield prepared.extractive
@@ -261,6 +267,14 @@ class AnswerEngine:
             return prepared.extractive
         return self._from_llm_text(prepared, text)
 
+    def _verified_so_far(self, prepared: Prepared, text: str) -> str:
+        numbered = prepared.numbered
+        assert numbered is not None
+        sources = {n: [h.text for h in numbered.hits[aid]] for n, aid in enumerate(numbered.order, start=1)}
+        cut = text.rfind("]")  # text after the last marker is a claim still being written
+        checked = verify(text[: cut + 1] if cut >= 0 else "", sources)
+        return renumber(checked.text, checked.cited)
+
     def _from_llm_text(self, prepared: Prepared, text: str) -> Answer:
         """Verify the model's answer against the passages it was given; fall back when nothing survives."""
         numbered = prepared.numbered
@@ -275,9 +289,11 @@ class AnswerEngine:
             return prepared.extractive
         citations = []
         said: dict[int, list[str]] = {}
+        for claim in (c for paragraph in checked.text.split("\n") for c in claims(paragraph)):
+            for n in set(markers(claim)):
+                said.setdefault(n, []).extend(quotes(claim))
         for n in checked.cited:
             first = numbered.hits[numbered.order[n - 1]][0]
-            said[n] = [q for sent in checked.text.split("\n") if f"[{n}]" in sent for q in quotes(sent)]
             citations.append(Citation(n, first.article_id, first.title, first.url, first.source, first.published))
         text, final = _renumbered(checked.text, checked.cited, citations, said)
         return Answer(prepared.question, text, final, False, used)
@@ -295,11 +311,14 @@ class AnswerEngine:
             if n is None:
                 n = numbers[hit.article_id] = len(numbers) + 1
                 citations.append(Citation(n, hit.article_id, hit.title, hit.url, hit.source, hit.published))
-            said.setdefault(n, []).append(s.text)
-            parts.append(f"{s.text} [{n}]")
-        # Quotes are checked against the whole article: a quotation may run past the passage it was found in.
+            # One line of prose: a quotation that ran over a paragraph break stays one claim.
+            parts.append(f"{' '.join(s.text.split())} [{n}]")
+        # Sentences are checked against the whole article: a quotation may run past the passage it was found in.
         sources = {n: [texts.get(aid) or h.text for h in hits if h.article_id == aid] for aid, n in numbers.items()}
         checked = verify(" ".join(parts), sources)
+        for claim in claims(checked.text):
+            for n in markers(claim):
+                said.setdefault(n, []).append(_MARKERS.sub("", claim).strip())
         return Answer(question, *_renumbered(checked.text, checked.cited, citations, said), False, used)
 
     def abstention(self, window: Window | None = None) -> str:

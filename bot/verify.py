@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _CLAIM_END = re.compile(r"(?:\s*\[\d{1,3}\])+[.!?]?")
-_QUOTED = re.compile(r"“([^”]{3,})”|\"([^\"]{3,})\"")
+_QUOTED = re.compile(r"“([^“”]{3,})”|\"([^\"]{3,})\"|‘([^‘’]{3,})’|«([^«»]{3,})»|„([^„“”]{3,})[“”]")
+_QUOTE_MARK = re.compile(r"[“”\"«»„‘]")
 _FOLD = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "\u00a0": " "})
 
 
@@ -27,7 +28,7 @@ def fold(text: str) -> str:
 
 def _bare(text: str) -> str:
     """``fold`` without double quotes: a quotation may drop the inner quotes of the sentence it copies."""
-    return " ".join(fold(text).replace('"', " ").split())
+    return " ".join(fold(text).replace('"', " ").replace("«", " ").replace("»", " ").split())
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,16 @@ def markers(text: str) -> list[int]:
 
 
 def quotes(text: str) -> list[str]:
-    return [a or b for a, b in _QUOTED.findall(text)]
+    """The quoted spans of ``text``, in any quotation style."""
+    return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
+
+
+def _quotes_hold(claim: str, passages: Sequence[str]) -> bool:
+    """Every quotation in ``claim`` stands in one of ``passages``, and no stray quotation mark is left over
+    (a quote opened in one claim and closed in another, or marks that do not pair up)."""
+    if not all(any(_bare(q) in p for p in passages) for q in quotes(claim)):
+        return False
+    return not _QUOTE_MARK.search(_QUOTED.sub("", claim))
 
 
 def claims(paragraph: str) -> list[str]:
@@ -92,7 +102,10 @@ def verify(text: str, sources: Mapping[int, Sequence[str]]) -> Verified:
             if not valid:
                 dropped.append(sentence)
                 continue
-            if not all(any(_bare(q) in p for n in valid for p in folded[n]) for q in quotes(clean)):
+            cited_passages = [p for n in valid for p in folded[n]]
+            # A claim copied whole from a cited passage holds; otherwise each quotation in it must.
+            copied = _bare(_MARKER.sub("", clean))
+            if not any(copied in p for p in cited_passages) and not _quotes_hold(clean, cited_passages):
                 dropped.append(sentence)
                 continue
             out_sentences.append(clean)

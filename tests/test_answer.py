@@ -13,6 +13,7 @@ from bot.answer import NO_ANSWER, AnswerEngine, Turn, standalone_query
 from bot.settings import Settings
 from bot.verify import fold, quotes
 from index.archive import Archive
+from tests.conftest import DEMO_TODAY
 from tests.conftest import DEMO_TODAY as TODAY
 
 
@@ -97,3 +98,16 @@ def test_filters_by_outlet(engine: AnswerEngine) -> None:
     )
     assert not answer.abstained
     assert {c.source for c in answer.citations} == {"Meridian Wire"}
+
+
+def test_unrelated_questions_do_not_borrow_the_previous_topic() -> None:
+    history = [Turn("What did Tervania say about the sanctions?", "…")]
+    assert standalone_query("Is there a new vaccine for RSV?", history) == "Is there a new vaccine for RSV?"
+    assert "tervania" in standalone_query("What did they say next?", history).lower()
+
+
+def test_each_citation_carries_the_words_of_its_own_claims(engine: AnswerEngine) -> None:
+    answer = engine.answer("What did Tervania say about the sanctions?", today=DEMO_TODAY)
+    for c in answer.citations:
+        for said in c.quote.split(" … "):
+            assert said in answer.text  # what the citation vouches for is what the answer shows

@@ -113,12 +113,19 @@ def test_an_instruction_inside_an_article_is_only_data(engine: AnswerEngine, llm
     assert prompt.index("IGNORE PREVIOUS") > prompt.index("<passage>")  # inside the data block
 
 
-def test_streaming_yields_partial_text_then_the_verified_answer(engine: AnswerEngine) -> None:
+def test_streaming_shows_only_verified_claims_then_the_final_answer(
+    engine: AnswerEngine, llm_server: FakeOpenAI
+) -> None:
+    llm_server.reply = lambda m: f"{quote_first_passage(m)} It said “we never said this” [1]. The ministry spoke [1]."
+
     async def collect() -> list[object]:
         return [item async for item in engine.stream(QUESTION, today=DEMO_TODAY)]
 
     items = asyncio.run(collect())
-    assert len(items) >= 3 and all(isinstance(i, str) for i in items[:-1])
-    final = items[-1]
+    partials, final = items[:-1], items[-1]
+    assert len(partials) >= 2 and all(isinstance(p, str) for p in partials)
+    assert partials[0].startswith("The archive reports") and partials[0].endswith("[1].")
+    assert partials[-1].endswith("The ministry spoke [1].")
+    assert not any("never said" in str(p) for p in partials)  # the invented quote never shows, even briefly
     assert isinstance(final, Answer) and final.citations and not final.abstained
-    assert isinstance(items[-2], str) and items[-2].startswith("The archive reports")
+    assert final.text == partials[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.verify import claims, renumber, verify
 
 SOURCES = {
@@ -48,3 +50,24 @@ def test_claims_split_after_marker_runs() -> None:
 
 def test_renumber_follows_first_use() -> None:
     assert renumber("a [3] b [5][3]", [3, 5]) == "a [1] b [2][1]"
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        'Putin said “we will bomb London" [1].',  # mixed quotation marks
+        "Putin said ‘we will bomb London’ [1].",
+        "Putin said «we will bomb London» [1].",
+        "Putin said „we will bomb London“ [1].",
+        "Putin said “we will [1] bomb London” [1].",  # a marker inside the quotation
+        "Putin said “we will bomb London [1].",  # never closed
+    ],
+)
+def test_no_quotation_style_smuggles_words_in(claim: str) -> None:
+    assert verify(claim, SOURCES).text == ""
+
+
+def test_a_claim_copied_whole_from_its_source_holds_even_with_an_unclosed_quote() -> None:
+    # News style leaves a quotation open at a paragraph end; a sentence copied whole is still verbatim.
+    source = {1: ["“We will hire 200 people next spring,” Ruiz said. “We start in March."]}
+    assert verify("“We start in March. [1]", source).text == "“We start in March. [1]"
