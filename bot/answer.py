@@ -271,7 +271,9 @@ class AnswerEngine:
         numbered = prepared.numbered
         assert numbered is not None
         sources = {n: [h.text for h in numbered.hits[aid]] for n, aid in enumerate(numbered.order, start=1)}
-        cut = text.rfind("]")  # text after the last marker is a claim still being written
+        cut = text.rfind("]")  # text after the last marker (and its full stop) is a claim still being written
+        if cut >= 0 and text[cut + 1 : cut + 2] in (".", "!", "?"):
+            cut += 1
         checked = verify(text[: cut + 1] if cut >= 0 else "", sources)
         return renumber(checked.text, checked.cited)
 
