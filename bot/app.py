@@ -14,6 +14,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import logging
 import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,7 +41,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, conversation, handlers
+from bot import admin, conversation, handlers, subscriptions
 from bot.access import Access, RateLimiter
 from bot.settings import Settings
 from index.errors import BriefbotError, ConfigError
@@ -55,6 +57,17 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 #: Updates handled at once. Each chat still gets one question at a time (``Services.conversation``).
 CONCURRENT_UPDATES = 16
 
+DIGEST_COMMANDS = [
+    BotCommand("brief", "Top stories now: /brief [topic] [time]"),
+    BotCommand("subscribe", "A daily digest: /subscribe [HH:MM]"),
+    BotCommand("unsubscribe", "Stop the daily digest"),
+    BotCommand("timezone", "Your time zone: /timezone Europe/Berlin"),
+    BotCommand("follow", "Put a topic first: /follow TOPIC"),
+    BotCommand("unfollow", "Stop following a topic"),
+    BotCommand("topics", "Followed topics and alerts"),
+    BotCommand("alert", "New articles on a topic: /alert TOPIC"),
+    BotCommand("settings", "This chat's digest settings"),
+]
 PRIVATE_COMMANDS = [
     BotCommand("start", "What I can do"),
     BotCommand("help", "How to ask, all commands"),
@@ -62,6 +75,7 @@ PRIVATE_COMMANDS = [
     BotCommand("sources", "The outlets in the archive"),
     BotCommand("reset", "Forget our conversation"),
     BotCommand("whoami", "Your user and chat ids"),
+    *DIGEST_COMMANDS,
 ]
 GROUP_COMMANDS = [
     BotCommand("ask", "Ask the news archive: /ask question"),
@@ -70,6 +84,7 @@ GROUP_COMMANDS = [
     BotCommand("reset", "Forget this chat's conversation"),
     BotCommand("help", "How to ask"),
     BotCommand("whoami", "User, chat and topic ids"),
+    *DIGEST_COMMANDS,
 ]
 
 
@@ -136,19 +151,23 @@ def file_url(api_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/file/bot"
 
 
-def build_application(settings: Settings, *, archive: Any = None, engine: Any = None) -> App:
-    """The bot, wired: services in ``bot_data["services"]``, handlers, defaults, flood limits.
+def build_application(
+    settings: Settings, *, archive: Any = None, engine: Any = None, clock: Callable[[], datetime] | None = None
+) -> App:
+    """The bot, wired: services in ``bot_data["services"]``, handlers, defaults, flood limits, digest jobs.
 
     Args:
         settings: the token, the Bot API URL, access lists and limits, the home (state lives there).
         archive: an open ``Archive`` to use (default: open the one under ``settings.home``; closed at shutdown).
         engine: an ``AnswerEngine`` to use (default: one over ``archive``, with the configured LLM if any).
+        clock: the current aware UTC time (default: the real one; tests move it).
 
     Raises:
         ConfigError: no bot token.
     """
     from bot.answer import AnswerEngine
     from bot.llm import make_llm
+    from bot.schedule import DigestScheduler, JobQueueTimer, utc_now
     from bot.state import State
     from index.archive import Archive
 
@@ -162,7 +181,8 @@ def build_application(settings: Settings, *, archive: Any = None, engine: Any = 
     owns_archive, owns_engine = archive is None, engine is None
     archive = archive if archive is not None else Archive(settings)
     engine = engine if engine is not None else AnswerEngine(archive, settings, llm=make_llm(settings))
-    state = State(settings.state_path)
+    clock = clock or utc_now
+    state = State(settings.state_path, clock=clock)
     app = (
         ApplicationBuilder()
         .token(token)
@@ -175,7 +195,7 @@ def build_application(settings: Settings, *, archive: Any = None, engine: Any = 
         .post_shutdown(close_services)
         .build()
     )
-    app.bot_data["services"] = handlers.Services(
+    services = app.bot_data["services"] = handlers.Services(
         settings=settings,
         archive=archive,
         engine=engine,
@@ -184,7 +204,19 @@ def build_application(settings: Settings, *, archive: Any = None, engine: Any = 
         limiter=RateLimiter(settings.rate_limit_per_minute),
         owns_archive=owns_archive,
         owns_engine=owns_engine,
+        clock=clock,
     )
+    if app.job_queue is not None:
+        services.digests = DigestScheduler(
+            state=state,
+            archive=archive,
+            settings=settings,
+            bot=app.bot,
+            timer=JobQueueTimer(app.job_queue),
+            clock=clock,
+            gate=services.gate,
+            llm=engine.llm,
+        )
     register_handlers(app)
     return app
 
@@ -219,11 +251,18 @@ def register_handlers(app: App) -> None:
         "feeds": admin.feeds,
         "removefeed": admin.removefeed,
         "stats": admin.stats,
+        "brief": subscriptions.brief,
+        "subscribe": subscriptions.subscribe,
+        "unsubscribe": subscriptions.unsubscribe,
+        "timezone": subscriptions.timezone_command,
+        "follow": subscriptions.follow,
+        "unfollow": subscriptions.unfollow,
+        "topics": subscriptions.topics,
+        "settings": subscriptions.settings_command,
+        "alert": subscriptions.alert,
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=message))
-    # The digest work registers /brief, /subscribe and friends here, as CommandHandlers like those above (before
-    # the catch-all handlers that follow).
     app.add_handler(MessageHandler(message & private & filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(message & private & filters.TEXT, conversation.private_text))
     app.add_handler(MessageHandler(message & groups & filters.TEXT & ~filters.COMMAND, conversation.group_text))
@@ -239,6 +278,28 @@ async def _post_init(app: App) -> None:
     await app.bot.set_my_commands(PRIVATE_COMMANDS, scope=BotCommandScopeAllPrivateChats())
     await app.bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
     log.info("connected as @%s", app.bot.username)
+    s: handlers.Services = app.bot_data["services"]
+    if s.digests is not None:
+        s.digests.start()  # every subscription planned again from the database; missed ones caught up
+    if app.job_queue is not None and s.settings.poll_minutes > 0:
+        every = timedelta(minutes=s.settings.poll_minutes)
+        app.job_queue.run_repeating(_poll_job, interval=every, first=min(every, timedelta(minutes=1)), name="poll")
+
+
+async def _poll_job(context: Any) -> None:
+    """Poll the registered feeds, ingest what is new, push alerts."""
+    from bot.schedule import poll_feeds
+
+    s = handlers.services(context)
+    await poll_feeds(
+        state=s.state,
+        archive=s.archive,
+        settings=s.settings,
+        bot=context.bot,
+        lock=s.ingest_lock,
+        clock=s.clock,
+        gate=s.gate,
+    )
 
 
 async def close_services(app: App) -> None:

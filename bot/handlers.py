@@ -12,9 +12,10 @@ import contextlib
 import html
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import cast
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, cast
 
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
@@ -23,11 +24,15 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.access import Access, RateLimiter
 from bot.answer import AnswerEngine
+from bot.delivery import FloodGate
 from bot.render import escape, split_html_blocks
 from bot.settings import Settings
 from bot.state import State
 from bot.stream import Target, send_text
 from index.archive import Archive
+
+if TYPE_CHECKING:
+    from bot.schedule import DigestScheduler
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,9 @@ class Services:
     owns_archive: bool = True  # opened by build_application: closed at shutdown
     owns_engine: bool = True
     ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # aware UTC now (a seam for tests)
+    digests: DigestScheduler | None = None  # plans each subscribed chat's digest (None: no JobQueue)
+    gate: FloodGate = field(default_factory=FloodGate)  # flood limits shared by digests and alerts
     _locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
     )
@@ -87,7 +95,18 @@ async def note_chat(update: Update, context: Context) -> None:
     """Record the chat a message came from; a user who writes again after blocking the bot has unblocked it."""
     chat = update.effective_chat
     if update.message is not None and chat is not None and chat.type != ChatType.CHANNEL:
-        services(context).state.seen_chat(chat.id, chat.type, chat.title or chat.full_name)
+        s = services(context)
+        was_active = s.state.is_active(chat.id)
+        s.state.seen_chat(chat.id, chat.type, chat.title or chat.full_name)
+        if not was_active:
+            replan(s, chat.id)
+
+
+def replan(s: Services, *chat_ids: int) -> None:
+    """Plan the chats' digests again after they came back, left or moved (nothing for unsubscribed chats)."""
+    if s.digests is not None:
+        for chat_id in chat_ids:
+            s.digests.plan(chat_id)
 
 
 async def my_chat_member(update: Update, context: Context) -> None:
@@ -99,9 +118,11 @@ async def my_chat_member(update: Update, context: Context) -> None:
     state = services(context).state
     if status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
         state.deactivate(chat.id, "blocked" if chat.type == ChatType.PRIVATE else status, chat_type=chat.type)
+        replan(services(context), chat.id)
         log.info("removed from chat %s (%s): %s", chat.id, chat.type, status)
     else:
         state.chat_added(chat.id, chat.type, chat.title or chat.full_name)
+        replan(services(context), chat.id)
         log.info("added to chat %s (%s) as %s", chat.id, chat.type, status)
     raise ApplicationHandlerStop
 
@@ -118,6 +139,7 @@ async def migrated(update: Update, context: Context) -> None:
     else:
         return
     services(context).state.migrate_chat(old, new)
+    replan(services(context), old, new)
     log.info("group %s became supergroup %s: its conversation moved along", old, new)
     raise ApplicationHandlerStop
 
@@ -233,6 +255,12 @@ async def help_command(update: Update, context: Context) -> None:
         "/sources – the outlets in the archive\n"
         "/reset – forget this conversation\n"
         "/whoami – your user, chat and topic ids",
+        "<b>Digests</b>\n"
+        "/brief [topic] [time] – the top stories now, e.g. <i>/brief sanctions this week</i>\n"
+        "/subscribe [HH:MM] – a daily digest here (default 08:00) · /unsubscribe\n"
+        "/timezone Europe/Berlin – your time zone (or an offset: +02:00)\n"
+        "/follow TOPIC · /unfollow TOPIC – topics that come first · /topics\n"
+        "/alert TOPIC – new articles about it as they come in · /settings",
     ]
     if s.access.is_admin(update.effective_user.id if update.effective_user else None):
         lines.append("Admin: /ingest URL – add a page or feed · /addfeed URL · /feeds · /removefeed URL · /stats")

@@ -67,11 +67,55 @@ CREATE TABLE refusals (
 ) WITHOUT ROWID;
 """
 
-#: The state schema, one migration per entry (the digest work appends its own).
-MIGRATIONS: list[str] = [M001_CHATS_TURNS_FEEDBACK]
+M002_SUBSCRIPTIONS_DELIVERIES = """
+-- A chat's digest settings. A row exists once the chat set anything (a time zone before subscribing counts);
+-- /unsubscribe keeps the row (zone, time, topics) with subscribed = 0.
+CREATE TABLE subscriptions (
+    chat_id INTEGER PRIMARY KEY,
+    subscribed INTEGER NOT NULL DEFAULT 0 CHECK (subscribed IN (0, 1)),
+    local_time TEXT NOT NULL DEFAULT '08:00',  -- HH:MM on the chat's clock
+    tz TEXT NOT NULL DEFAULT 'UTC',            -- an IANA name or a fixed offset such as UTC+02:00
+    thread_id INTEGER,                   -- the forum topic /subscribe was sent in (NULL: the chat itself)
+    subscribed_at TEXT,                  -- ISO 8601 UTC: the last /subscribe
+    updated_at TEXT NOT NULL,
+    updated_by INTEGER                   -- the user who last changed them
+);
+-- Followed topics (stories about them come first) and alert topics (new articles about them are pushed).
+CREATE TABLE chat_topics (
+    chat_id INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('follow', 'alert')),
+    topic TEXT NOT NULL COLLATE NOCASE,
+    thread_id INTEGER,                   -- alerts go to the forum topic they were asked for in
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (chat_id, kind, topic)
+) WITHOUT ROWID;
+-- Every digest and alert sent, or being sent. A row is claimed (status 'sending') BEFORE the first message goes
+-- out; the unique index makes a second claim of the same (chat, kind, period) fail, whoever makes it: another
+-- trigger, a restart, `briefbot digest --send` in another process. Only a delivery that certainly sent nothing
+-- ('failed') frees its period for another attempt.
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,                  -- digest, alert
+    period TEXT NOT NULL,                -- digest: the chat's local date (2026-11-29); alert: the article id
+    status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'partial', 'empty', 'failed')),
+    thread_id INTEGER,
+    since TEXT,                          -- the window a digest covered, ISO 8601 UTC
+    until TEXT,
+    message_ids TEXT NOT NULL DEFAULT '[]',  -- JSON array of the messages sent
+    error TEXT,
+    claimed_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE UNIQUE INDEX deliveries_once ON deliveries(chat_id, kind, period) WHERE status != 'failed';
+CREATE INDEX deliveries_chat ON deliveries(chat_id, kind, claimed_at);
+"""
+
+#: The state schema, one migration per entry.
+MIGRATIONS: list[str] = [M001_CHATS_TURNS_FEEDBACK, M002_SUBSCRIPTIONS_DELIVERIES]
 
 #: Tables keyed by ``chat_id`` whose rows follow a group when it becomes a supergroup.
-CHAT_TABLES = ("turns", "feedback")
+CHAT_TABLES = ("turns", "feedback", "subscriptions", "chat_topics", "deliveries")
 
 
 @dataclass(frozen=True)
@@ -104,6 +148,28 @@ class Feedback:
     voted_by: int | None
     at: datetime
     voted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A chat's digest settings: whether it is subscribed, when (local time and zone), where, what first."""
+
+    chat_id: int
+    subscribed: bool
+    local_time: str
+    tz: str
+    thread_id: int | None
+    subscribed_at: datetime | None
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertTopic:
+    """A topic a chat wants alerts about, and the forum topic they go to."""
+
+    chat_id: int
+    topic: str
+    thread_id: int | None
 
 
 def _iso(value: datetime) -> str:
@@ -223,7 +289,9 @@ class State:
                 (old_id, title, new_id, now, now),
             )
             for table in CHAT_TABLES:
-                db.execute(f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_id, old_id))
+                # OR IGNORE: a row the supergroup already has (its own subscription) wins over the old group's.
+                db.execute(f"UPDATE OR IGNORE {table} SET chat_id = ? WHERE chat_id = ?", (new_id, old_id))
+                db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (old_id,))
             db.execute("UPDATE OR IGNORE refusals SET chat_id = ? WHERE chat_id = ?", (new_id, old_id))
             db.execute("DELETE FROM refusals WHERE chat_id = ?", (old_id,))
 
@@ -321,6 +389,100 @@ class State:
             "INSERT OR IGNORE INTO refusals (chat_id, user_id, at) VALUES (?, ?, ?)", (chat_id, user_id, self._now())
         )
         return cursor.rowcount > 0
+
+    # -- subscriptions, followed topics, alerts -----------------------------------------------------------------
+    _SUB = "SELECT chat_id, subscribed, local_time, tz, thread_id, subscribed_at FROM subscriptions"
+
+    def _subscription(self, row: sqlite3.Row, topics: Sequence[str]) -> Subscription:
+        return Subscription(row[0], bool(row[1]), row[2], row[3], row[4], _dt(row[5]), tuple(topics))
+
+    def subscription(self, chat_id: int) -> Subscription | None:
+        """The chat's digest settings and followed topics; None when it never set any."""
+        row = self.db.execute(f"{self._SUB} WHERE chat_id = ?", (chat_id,)).fetchone()
+        return self._subscription(row, self.topics(chat_id, "follow")) if row else None
+
+    def subscribed_chats(self) -> list[Subscription]:
+        """Every subscribed chat that has not blocked, left or migrated away from the bot."""
+        rows = self.db.execute(
+            f"{self._SUB} WHERE subscribed = 1 AND chat_id NOT IN (SELECT id FROM chats WHERE active = 0) "
+            "ORDER BY chat_id"
+        ).fetchall()
+        followed: dict[int, list[str]] = {}
+        for chat_id, topic in self.db.execute(
+            "SELECT chat_id, topic FROM chat_topics WHERE kind = 'follow' ORDER BY added_at, topic"
+        ):
+            followed.setdefault(chat_id, []).append(topic)
+        return [self._subscription(row, followed.get(row[0], ())) for row in rows]
+
+    def _upsert(self, chat_id: int, sets: str, values: Sequence[object], *, by: int | None, local_time: str) -> None:
+        self.db.execute(
+            "INSERT INTO subscriptions (chat_id, local_time, updated_at, updated_by) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(chat_id) DO NOTHING",
+            (chat_id, local_time, self._now(), by),
+        )
+        self.db.execute(
+            f"UPDATE subscriptions SET {sets}, updated_at = ?, updated_by = ? WHERE chat_id = ?",
+            (*values, self._now(), by, chat_id),
+        )
+
+    def subscribe(self, chat_id: int, local_time: str, *, thread_id: int | None, by: int | None) -> Subscription:
+        """Subscribe the chat (again) to a daily digest at ``local_time`` (HH:MM), posted in ``thread_id``."""
+        with self.transaction():
+            self._upsert(
+                chat_id,
+                "subscribed = 1, local_time = ?, thread_id = ?, subscribed_at = ?",
+                (local_time, thread_id, self._now()),
+                by=by,
+                local_time=local_time,
+            )
+        sub = self.subscription(chat_id)
+        assert sub is not None
+        return sub
+
+    def unsubscribe(self, chat_id: int, *, by: int | None) -> bool:
+        """Stop the chat's digests (its time, zone and topics are kept); False when it was not subscribed."""
+        cursor = self.db.execute(
+            "UPDATE subscriptions SET subscribed = 0, updated_at = ?, updated_by = ? "
+            "WHERE chat_id = ? AND subscribed = 1",
+            (self._now(), by, chat_id),
+        )
+        return cursor.rowcount > 0
+
+    def set_timezone(self, chat_id: int, tz: str, *, by: int | None, default_time: str = "08:00") -> None:
+        """Set the chat's time zone (validated by the caller); works before /subscribe too."""
+        with self.transaction():
+            self._upsert(chat_id, "tz = ?", (tz,), by=by, local_time=default_time)
+
+    def add_topic(self, chat_id: int, kind: str, topic: str, *, thread_id: int | None = None) -> bool:
+        """Follow (``kind="follow"``) or watch for alerts (``"alert"``) a topic; False when already there."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO chat_topics (chat_id, kind, topic, thread_id, added_at) VALUES (?, ?, ?, ?, ?)",
+            (chat_id, kind, topic, thread_id, self._now()),
+        )
+        return cursor.rowcount > 0
+
+    def remove_topic(self, chat_id: int, kind: str, topic: str | None = None) -> int:
+        """Drop one topic (any case), or all of the kind when ``topic`` is None; returns how many went."""
+        args: tuple[object, ...]
+        if topic is None:
+            sql, args = "DELETE FROM chat_topics WHERE chat_id = ? AND kind = ?", (chat_id, kind)
+        else:
+            sql, args = "DELETE FROM chat_topics WHERE chat_id = ? AND kind = ? AND topic = ?", (chat_id, kind, topic)
+        return self.db.execute(sql, args).rowcount
+
+    def topics(self, chat_id: int, kind: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT topic FROM chat_topics WHERE chat_id = ? AND kind = ? ORDER BY added_at, topic", (chat_id, kind)
+        )
+        return [r[0] for r in rows]
+
+    def alert_topics(self) -> list[AlertTopic]:
+        """Every alert topic of every chat still reachable."""
+        rows = self.db.execute(
+            "SELECT chat_id, topic, thread_id FROM chat_topics WHERE kind = 'alert' "
+            "AND chat_id NOT IN (SELECT id FROM chats WHERE active = 0) ORDER BY chat_id, added_at"
+        )
+        return [AlertTopic(r[0], r[1], r[2]) for r in rows]
 
     # -- stats -------------------------------------------------------------------------------------------------
     def stats(self) -> dict[str, int]:
