@@ -330,7 +330,9 @@ def _poll_once(archive: Archive, settings: Settings) -> tuple[list[str], int]:
     from index.fetch import Fetcher
     from index.ingest import ingest
 
-    with Fetcher(settings) as fetcher:
+    # Feeds may have been added from a chat, and feeds link to pages: the bot's polls reach public addresses
+    # only, unless the operator allows private ones (`briefbot poll` from the shell is not restricted).
+    with Fetcher(settings, public_only=not settings.allow_private_urls) as fetcher:
         report = ingest(archive, poll(FeedRegistry(archive.catalog.db), fetcher, settings))
     for error in report.failed:
         log.warning("feed poll: %s: %s", error.source, error.reason)

@@ -43,6 +43,7 @@ from index.feeds import FeedRegistry
 from tests import bot_harness as harness
 from tests.bot_harness import bot_settings, running_bot, services_of
 from tests.fakes.telegram import FakeTelegram, FakeUser
+from tests.fakes.web import WebServer
 
 server = harness.server
 corpus = harness.archive  # the shared six-article corpus (Velmar), read-only
@@ -427,3 +428,17 @@ async def test_feed_polling_ingests_new_articles_and_pushes_alerts(
     assert alert.startswith("🔔 Alert: “storm”\nStorm surge floods the Velmar harbor again\nA storm surge flooded")
     state.close()
     shutil.rmtree(home)
+
+
+def test_the_bots_feed_polls_reach_public_addresses_only(web_server: WebServer, briefbot_home: Path) -> None:
+    from bot.schedule import _poll_once
+    from tests.test_feeds import fixture_text
+
+    feed = web_server.add("/rss.xml", fixture_text("rss.xml", web_server), content_type="application/rss+xml")
+    for allow, expect_added in ((False, False), (True, True)):
+        settings = Settings(home=briefbot_home / f"home-{allow}", allow_private_urls=allow)
+        with Archive(settings) as archive:
+            FeedRegistry(archive.catalog.db).add(feed)  # e.g. added by an admin from a chat
+            new, failed = _poll_once(archive, settings)
+        assert bool(new) is expect_added  # 127.0.0.1 is refused unless the operator allows private addresses
+        assert failed >= 1 or allow
