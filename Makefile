@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py --articles 500
 	$(BIN)/python bench/digest_bench.py
 	$(BIN)/python bench/bot_bench.py
+	$(BIN)/python bench/broadcast_bench.py
 
 # Answer quality on rtqa-2024 (the first run embeds the whole corpus: about an hour on 2 cores; cached after).
 eval: $(STAMP)
