@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from index.article import content_hash
+from index.db import connect, from_iso, migrate, to_iso, transaction
 
 
 @dataclass(frozen=True)
@@ -104,39 +105,10 @@ def _migrations() -> list[str]:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(UTC).isoformat() if dt else None
+    return to_iso(dt) if dt else None
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in WAL mode with a busy timeout, so the bot and a CLI ingest can share the file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    db.create_function("briefbot_text_hash", 1, content_hash, deterministic=True)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA foreign_keys=ON")
-    return db
-
-
-def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> None:
-    """Apply the numbered SQL migrations not yet applied, each in its own transaction.
-
-    ``migrations[i]`` takes the schema from version i to i + 1 (``PRAGMA user_version``); never edit one that
-    has shipped, append a new one.
-    """
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, sql in enumerate(migrations[version:], start=version + 1):
-        try:
-            db.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+_dt = from_iso
 
 
 class Catalog:
@@ -145,20 +117,14 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = connect(path)
+        self.db.create_function("briefbot_text_hash", 1, content_hash, deterministic=True)
         migrate(self.db, _migrations())
 
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db)
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def by_url(self, url: str) -> tuple[str, str] | None:

@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from index.article import ArticleRecord, Checkpoint, normalize_text
+from index.db import from_iso
 from index.errors import SourceError
 from index.extract import extract_html, html_fragment_to_text
 from index.settings import IndexSettings
@@ -242,8 +243,7 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+_dt = from_iso
 
 
 class FeedRegistry:

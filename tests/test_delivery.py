@@ -249,7 +249,7 @@ async def test_an_empty_digest_is_logged_and_skipped_when_so_set(
 
 def test_the_new_tables_arrive_on_an_existing_state_database(briefbot_home: Path) -> None:
     from bot.state import MIGRATIONS
-    from index.catalog import connect, migrate
+    from index.db import connect, migrate
 
     path = briefbot_home / "old-state.sqlite3"
     db = connect(path)
