@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.answer import AnswerEngine
-from bot.verify import fold
+from bot.verify import bare, claims, markers, quotes
 from index.errors import BriefbotError
 
 _QUOTES = {
@@ -111,12 +111,14 @@ def run_questions(
         out.similarity = prepared.evidence.similarity
         out.coverage = prepared.evidence.coverage
         out.rare = prepared.evidence.rare
-        articles = engine.archive.catalog.articles(c.article_id for c in answer.citations)
-        for c in answer.citations:
-            source = fold(articles[c.article_id].text) if c.article_id in articles else ""
-            for quote in (s for s in c.quote.split(" … ") if s):
+        # Every quotation the reply shows must stand in an article its claim cites.
+        by_n = {c.n: c.article_id for c in answer.citations}
+        articles = engine.archive.catalog.articles(by_n.values())
+        for claim in (c for paragraph in answer.text.split("\n") for c in claims(paragraph)):
+            cited = [bare(articles[by_n[n]].text) for n in markers(claim) if by_n.get(n) in articles]
+            for quote in quotes(claim):
                 out.quotes += 1
-                out.quotes_verbatim += fold(quote) in source
+                out.quotes_verbatim += any(bare(quote) in text for text in cited)
         for mode in modes:
             if mode == "hybrid":
                 out.mode_passages[mode] = out.passages

@@ -26,7 +26,7 @@ def fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).translate(_FOLD).split())
 
 
-def _bare(text: str) -> str:
+def bare(text: str) -> str:
     """``fold`` without double quotes: a quotation may drop the inner quotes of the sentence it copies."""
     return " ".join(fold(text).replace('"', " ").replace("«", " ").replace("»", " ").split())
 
@@ -50,7 +50,7 @@ def quotes(text: str) -> list[str]:
 def _quotes_hold(claim: str, passages: Sequence[str]) -> bool:
     """Every quotation in ``claim`` stands in one of ``passages``, and no stray quotation mark is left over
     (a quote opened in one claim and closed in another, or marks that do not pair up)."""
-    if not all(any(_bare(q) in p for p in passages) for q in quotes(claim)):
+    if not all(any(bare(q) in p for p in passages) for q in quotes(claim)):
         return False
     return not _QUOTE_MARK.search(_QUOTED.sub("", claim))
 
@@ -90,7 +90,7 @@ def verify(text: str, sources: Mapping[int, Sequence[str]]) -> Verified:
     Returns:
         The cleaned text, what was dropped, and the numbers still cited.
     """
-    folded = {n: [_bare(p) for p in passages] for n, passages in sources.items()}
+    folded = {n: [bare(p) for p in passages] for n, passages in sources.items()}
     kept: list[str] = []
     dropped: list[str] = []
     cited: list[int] = []
@@ -104,7 +104,7 @@ def verify(text: str, sources: Mapping[int, Sequence[str]]) -> Verified:
                 continue
             cited_passages = [p for n in valid for p in folded[n]]
             # A claim copied whole from a cited passage holds; otherwise each quotation in it must.
-            copied = _bare(_MARKER.sub("", clean))
+            copied = bare(_MARKER.sub("", clean))
             if not any(copied in p for p in cited_passages) and not _quotes_hold(clean, cited_passages):
                 dropped.append(sentence)
                 continue

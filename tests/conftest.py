@@ -59,3 +59,9 @@ def shared_data() -> Path:
 
 
 from tests.fakes.web import web_server  # noqa: E402,F401  (the local HTTP server fixture)
+
+
+@pytest.fixture
+def shared_data_or_none() -> Path | None:
+    """../shared/data when present (for optional cross-checks), else None."""
+    return SHARED if SHARED.is_dir() else None

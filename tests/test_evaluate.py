@@ -1,0 +1,89 @@
+"""briefbot eval: metrics like score.py's, a run file score.py reads, abstention on null questions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from bot.evaluate import has_answer, retrieval_metrics
+
+QUESTIONS = [
+    {
+        "id": "q1",
+        "question": "Who scored the winner in the Norland Cup final?",
+        "answer": "Mensah",
+        "date": "2026-11-29",
+    },
+    {"id": "q2", "question": "What rate did the Bank of Norland set?", "answer": "4.25%", "date": "2026-11-29"},
+    {"id": "q3", "question": "Which storm flooded Port Aldren this week?", "answer": "Edda", "date": "2026-11-29"},
+]
+NULLS = [
+    {"id": "n1", "question": "Which comedian hosted the 2020 Oscars?", "answer": "Nobody", "date": "2020-02-10"},
+    {
+        "id": "n2",
+        "question": "What did the Martian parliament vote on this week?",
+        "answer": "canals",
+        "date": "2026-11-29",
+    },
+]
+
+
+def _jsonl(path: Path, rows: list[dict[str, str]]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def test_metrics_follow_the_dpr_convention() -> None:
+    assert has_answer("Baltimore", "…the Francis Scott Key Bridge in BALTIMORE collapsed…")
+    assert has_answer("O’Neill", "Tip O'Neill")  # quotes normalised as score.py does
+    runs = {"a": ["x", "has Mensah", "y"], "b": ["nothing"]}
+    m = retrieval_metrics([{"id": "a", "answer": "Mensah"}, {"id": "b", "answer": "Edda"}], runs)
+    assert (m["Hit@1"], m["Hit@5"], m["MRR@10"]) == (0.0, 0.5, 0.25)
+
+
+def test_eval_over_the_demo_archive(
+    demo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data_or_none: Path | None
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    monkeypatch.setenv("BRIEFBOT_HOME", str(home))
+    questions = _jsonl(tmp_path / "q.jsonl", QUESTIONS)
+    nulls = _jsonl(tmp_path / "null.jsonl", NULLS)
+    run = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(
+        cli, ["eval", questions, "--null", nulls, "--run-out", str(run), "--json", "--modes", "hybrid,keyword"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["retrieval"]["hybrid"]["Hit@5"] == 1.0 and report["retrieval"]["keyword"]["n"] == 3
+    assert report["answers"]["answer_string_in_reply"] >= 2 / 3 and report["answers"]["false_abstention"] <= 1 / 3
+    assert report["null"]["abstention"] == 1.0
+    assert report["quotes"]["verbatim"] == 1.0 and report["latency_ms"]["p50"] > 0
+    rows = [json.loads(line) for line in run.read_text().splitlines()]
+    assert {r["id"] for r in rows} == {"q1", "q2", "q3", "n1", "n2"}
+    assert all({"passages", "answer_text", "abstained"} <= set(r) for r in rows)
+    if shared_data_or_none is not None:  # the benchmark's own scorer reads our run file
+        score = shared_data_or_none / "rtqa-2024" / "score.py"
+        out = subprocess.run(
+            [sys.executable, str(score), questions, str(run), "--null", nulls], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        scored = json.loads(out.stdout)
+        assert scored["retrieval"]["Hit@5"] == report["retrieval"]["hybrid"]["Hit@5"]
+        assert scored["null"]["abstention_rate"] == 1.0
+
+
+def test_a_bad_question_file_is_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", str(bad)])
+    assert result.exit_code == 1 and "needs 'id' and 'question'" in result.stderr
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 1 and "no such file" in result.stderr
