@@ -31,6 +31,8 @@ class VectorHit:
     passage_id: str
     article_id: str
     distance: float
+    published_ts: float = NO_DATE
+    source: str = ""
 
 
 def _client(settings: IndexSettings) -> Any:
@@ -103,7 +105,13 @@ class VectorStore:
         metas = (res.get("metadatas") or [[]])[0] or [{}] * len(ids)
         dists = (res.get("distances") or [[]])[0] or [0.0] * len(ids)
         return [
-            VectorHit(pid, str((meta or {}).get("article_id", "")), float(d))
+            VectorHit(
+                pid,
+                str((meta or {}).get("article_id", "")),
+                float(d),
+                float((meta or {}).get("published_ts", NO_DATE)),
+                str((meta or {}).get("source", "")),
+            )
             for pid, meta, d in zip(ids, metas, dists, strict=True)
         ]
 

@@ -242,3 +242,20 @@ def test_undated_articles_are_outside_date_windows_but_inside_as_of_bounds(archi
         as_of = with_window(SearchFilters(), None, datetime(2030, 1, 1, tzinfo=UTC), undated=True)
         found = searcher.search("harbour reopen", mode=mode, filters=as_of).hits  # type: ignore[arg-type]
         assert undated.article_id in {h.article_id for h in found}
+
+
+def test_the_fast_filtered_dense_search_matches_chromas_own_filter(archive: Archive) -> None:
+    from index.search import Searcher, SearchFilters
+
+    ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
+    searcher = Searcher(archive)
+    vector = searcher.embed_query("harbour storm repairs")
+    filters = [
+        SearchFilters(until=datetime(2026, 11, 23, tzinfo=UTC)),
+        SearchFilters(since=datetime(2026, 11, 22, tzinfo=UTC), until=datetime(2026, 11, 23, tzinfo=UTC)),
+        SearchFilters(sources=("Valley Courier",)),
+        SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC), sources=("Harbor Times",), undated=True),
+    ]
+    for f in filters:
+        exact = [h.passage_id for h in archive.store.query(vector, 4, f.chroma_where())]
+        assert [pid for pid, _ in searcher.dense(vector, 4, f)] == exact, f
