@@ -191,8 +191,25 @@ class AnswerEngine:
         finally:
             await self.llm.aclose()
 
+    async def condensed(self, question: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """With an LLM and a history, the model rewrites a follow-up as a standalone question (the history is then
+        spent); without one, or when the model fails, ``standalone_query``'s heuristic applies later."""
+        history: Sequence[Turn] = kwargs.get("history") or ()
+        if self.llm is None or not history:
+            return question, kwargs
+        from bot.llm import LLMError
+
+        try:
+            rewritten = await self.llm.condense(question, [(t.question, t.answer) for t in history])
+        except LLMError as exc:
+            log.info("condensing the follow-up failed, using the heuristic: %s", exc)
+            return question, kwargs
+        rewritten = " ".join(rewritten.split())[: self.settings.max_question_chars]
+        return (rewritten or question), {**kwargs, "history": ()}
+
     async def answer_async(self, question: str, **kwargs: Any) -> Answer:
         """``answer`` for async callers: retrieval runs in a worker thread, the LLM call on the loop."""
+        question, kwargs = await self.condensed(question, kwargs)
         prepared = await asyncio.to_thread(self.prepare, question, **kwargs)
         if prepared.final is not None or self.llm is None:
             return prepared.final or prepared.extractive
@@ -200,6 +217,7 @@ class AnswerEngine:
 
     async def stream(self, question: str, **kwargs: Any) -> AsyncIterator[str | Answer]:
         """The answer as it grows: partial texts (LLM mode only), then the final verified ``Answer``."""
+        question, kwargs = await self.condensed(question, kwargs)
         prepared = await asyncio.to_thread(self.prepare, question, **kwargs)
         if prepared.final is not None or self.llm is None:
             yield prepared.final or prepared.extractive

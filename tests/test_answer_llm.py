@@ -119,7 +119,11 @@ def test_streaming_shows_only_verified_claims_then_the_final_answer(
     llm_server.reply = lambda m: f"{quote_first_passage(m)} It said “we never said this” [1]. The ministry spoke [1]."
 
     async def collect() -> list[object]:
-        return [item async for item in engine.stream(QUESTION, today=DEMO_TODAY)]
+        assert engine.llm is not None
+        try:
+            return [item async for item in engine.stream(QUESTION, today=DEMO_TODAY)]
+        finally:
+            await engine.llm.aclose()
 
     items = asyncio.run(collect())
     partials, final = items[:-1], items[-1]
@@ -129,3 +133,30 @@ def test_streaming_shows_only_verified_claims_then_the_final_answer(
     assert not any("never said" in str(p) for p in partials)  # the invented quote never shows, even briefly
     assert isinstance(final, Answer) and final.citations and not final.abstained
     assert final.text == partials[-1]
+
+
+def test_a_follow_up_is_rewritten_by_the_model_into_a_standalone_question(
+    engine: AnswerEngine, llm_server: FakeOpenAI
+) -> None:
+    from bot.answer import Turn
+
+    def reply(messages: list[dict[str, str]]) -> str:
+        if "Rewrite the user's last question" in messages[0]["content"]:
+            return "What did the Bank of Norland governor Maria Lindqvist say about interest rates?"
+        return quote_first_passage(messages)
+
+    llm_server.reply = reply
+    history = [Turn("What did the Bank of Norland decide?", "It raised its rate to 4.25% [1].")]
+
+    async def ask() -> Answer:
+        assert engine.llm is not None
+        try:
+            return await engine.answer_async("and what did she say?", history=history, today=DEMO_TODAY)
+        finally:
+            await engine.llm.aclose()  # the client belongs to this event loop
+
+    answer = asyncio.run(ask())
+    condense, final = llm_server.requests[0], llm_server.requests[-1]
+    assert "What did the Bank of Norland decide?" in condense["messages"][1]["content"]
+    assert "Lindqvist" in final["messages"][-1]["content"]  # retrieval ran on the rewritten question
+    assert not answer.abstained and answer.citations

@@ -26,7 +26,12 @@ archive, server = harness.archive, harness.server  # shared fixtures
 
 BOT = "briefbot_test_bot"
 FIRST_SENTENCE = "The Port of Velmar will reopen to shipping on Monday after last week's storm, the city said on Friday"
-UNCITED = " The mayor also resigned in disgrace."
+# Cited claims after the first keep the stream going past the edit interval (partials show whole verified
+# claims only), then an uncited claim that verification must drop.
+UNCITED = (
+    " The quays reopen on Monday [1]. Ferries will run again [1]. Repairs will take months [1]."
+    " The mayor also resigned in disgrace."
+)
 
 
 @pytest.fixture
