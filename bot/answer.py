@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +37,7 @@ NO_ANSWER = "I have nothing on that in the archive"
 # score = best cosine (top 3 passages) + 0.5 * best IDF-weighted share of the question's words in a top-5
 # passage + 0.5 * best share of the question's 3 rarest words in a top-5 passage.
 MIN_EVIDENCE = 0.92
+WEIGHTS_TTL = 600.0  # seconds between refreshes of the word weights
 _CONNECTIVE = re.compile(r"^(?:and|but|so|also|what about|how about|what else|more|tell me more)\b", re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(?:he|she|they|them|it|its|his|her|their|those|these)\b", re.IGNORECASE)
 
@@ -106,9 +108,13 @@ class AnswerEngine:
         self.settings = settings
         self.searcher = Searcher(archive)
         self.llm = llm
-        self._n_passages = max(1, archive.catalog.counts()[1])
+        self._refresh_weights()
+
+    def _refresh_weights(self) -> None:
+        """Word weights (IDF) from the archive as it is now; refreshed every few minutes as articles come in."""
+        self._weights_at = time.monotonic()
         self._df = lru_cache(maxsize=4096)(self._document_frequency)
-        self.idf = idf_from_counts(self._df, self._n_passages)
+        self.idf = idf_from_counts(self._df, max(1, self.archive.catalog.counts()[1]))
 
     def _document_frequency(self, term: str) -> int:
         match = fts_query(term)
@@ -248,6 +254,8 @@ class AnswerEngine:
         k: int | None = None,
     ) -> Prepared:
         """Retrieval, the evidence test and the extractive answer; the LLM (if any) comes after."""
+        if time.monotonic() - self._weights_at > WEIGHTS_TTL:
+            self._refresh_weights()
         hits, evidence = self.retrieve(question, history=history, today=today, filters=filters, k=k)
         used = [UsedPassage(h.passage_id, h.article_id, h.text, h.score) for h in hits]
         texts = {aid: a.text for aid, a in self.archive.catalog.articles(h.article_id for h in hits).items()}
