@@ -173,6 +173,16 @@ STOPWORDS = frozenset(
         "might",
         "must",
         "shall",
+        # question fillers: "what happened at the port?" is about the port
+        "happen",
+        "happened",
+        "happening",
+        "happens",
+        "latest",
+        "news",
+        "anything",
+        "something",
+        "know",
     ]
 )
 _WORD = re.compile(r"[\w][\w'’-]*", re.UNICODE)
