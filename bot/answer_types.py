@@ -18,6 +18,19 @@ class Citation:
     published: datetime | None
     quote: str = ""
 
+    def as_json(self, *, with_quote: bool = True) -> dict[str, object]:
+        """``{"n", "title", "url", "source", "published"[, "quote"]}``, the shape every JSON output uses."""
+        out: dict[str, object] = {
+            "n": self.n,
+            "title": self.title,
+            "url": self.url,
+            "source": self.source,
+            "published": self.published.isoformat() if self.published else None,
+        }
+        if with_quote:
+            out["quote"] = self.quote
+        return out
+
 
 @dataclass(frozen=True)
 class UsedPassage:

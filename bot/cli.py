@@ -317,17 +317,7 @@ def answer_json(answer: Any) -> dict[str, object]:
     return {
         "answer": answer.text,
         "abstained": answer.abstained,
-        "citations": [
-            {
-                "n": c.n,
-                "title": c.title,
-                "url": c.url,
-                "source": c.source,
-                "published": c.published.isoformat() if c.published else None,
-                "quote": c.quote,
-            }
-            for c in answer.citations
-        ],
+        "citations": [c.as_json() for c in answer.citations],
         "passages": [{"article_id": p.article_id, "text": p.text, "score": round(p.score, 6)} for p in answer.passages],
     }
 

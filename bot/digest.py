@@ -113,16 +113,7 @@ class Story:
             "headline": self.headline,
             "summary": self.summary,
             "outlets": list(self.outlets),
-            "citations": [
-                {
-                    "n": c.n,
-                    "title": c.title,
-                    "url": c.url,
-                    "source": c.source,
-                    "published": c.published.isoformat() if c.published else None,
-                }
-                for c in self.citations
-            ],
+            "citations": [c.as_json(with_quote=False) for c in self.citations],
         }
 
 
