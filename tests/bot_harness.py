@@ -19,6 +19,7 @@ from typing import Any
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import pytest
+from telegram.ext import ExtBot
 
 from bot.answer import AnswerEngine
 from bot.app import ALLOWED_UPDATES, App, build_application, close_services
@@ -196,6 +197,22 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
 def engine(archive: Archive) -> AnswerEngine:
     """An extractive answer engine over ``archive``."""
     return AnswerEngine(archive, Settings(home=archive.settings.home))
+
+
+@pytest.fixture(scope="module")
+def empty_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
+    """An archive with nothing in it: every digest from it is the one-line empty digest (timing is the point)."""
+    with Archive(Settings(home=tmp_path_factory.mktemp("empty") / "home")) as archive:
+        yield archive
+
+
+@pytest.fixture
+async def bot(server: FakeTelegram, briefbot_home: Path) -> AsyncIterator[ExtBot[None]]:
+    """A python-telegram-bot Bot talking to the fake server outside polling, as `digest --send` does."""
+    from bot.broadcast import make_bot
+
+    async with make_bot(bot_settings(server, briefbot_home)) as client:
+        yield client
 
 
 @pytest.fixture

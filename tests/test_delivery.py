@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,29 +17,16 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import pytest
 from telegram.ext import ExtBot
 
-from bot.broadcast import make_bot, send_due_digests
+from bot.broadcast import send_due_digests
 from bot.delivery import DeliveryLog, FloodGate, Outcome, deliver
-from bot.settings import Settings
 from bot.state import State
 from index.archive import Archive
 from tests import bot_harness as harness
 from tests.bot_harness import bot_settings
 from tests.fakes.telegram import FakeTelegram
 
-server = harness.server
+server, empty_archive, bot = harness.server, harness.empty_archive, harness.bot
 NOW = datetime(2026, 11, 29, 7, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def empty_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
-    with Archive(Settings(home=tmp_path_factory.mktemp("empty") / "home")) as archive:
-        yield archive
-
-
-@pytest.fixture
-async def bot(server: FakeTelegram, briefbot_home: Path) -> AsyncIterator[ExtBot[None]]:
-    async with make_bot(bot_settings(server, briefbot_home)) as client:
-        yield client
 
 
 @pytest.fixture

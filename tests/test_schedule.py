@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import pytest
 from telegram.ext import ExtBot
 
-from bot.broadcast import make_bot, send_due_digests
+from bot.broadcast import send_due_digests
 from bot.delivery import DeliveryLog, FloodGate
 from bot.schedule import (
     ALERTS_PER_HOUR,
@@ -45,7 +45,7 @@ from tests.bot_harness import bot_settings, running_bot, services_of
 from tests.fakes.telegram import FakeTelegram, FakeUser
 from tests.fakes.web import WebServer
 
-server = harness.server
+server, empty_archive, bot = harness.server, harness.empty_archive, harness.bot
 corpus = harness.archive  # the shared six-article corpus (Velmar), read-only
 
 BERLIN = zone("Europe/Berlin")
@@ -147,19 +147,6 @@ def test_time_zones_and_times_users_type() -> None:
 
 
 # -- the scheduler ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def empty_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
-    """An archive with nothing in it: every digest here is the one-line empty digest (timing is the point)."""
-    with Archive(Settings(home=tmp_path_factory.mktemp("empty") / "home")) as archive:
-        yield archive
-
-
-@pytest.fixture
-async def bot(server: FakeTelegram, briefbot_home: Path) -> AsyncIterator[ExtBot[None]]:
-    async with make_bot(bot_settings(server, briefbot_home)) as client:
-        yield client
 
 
 class World:
