@@ -531,6 +531,13 @@ def eval_cmd(
         )
     if "null" in result:
         click.echo(f"null questions: abstention {result['null']['abstention']:.3f} (n={result['null']['n']})")
+        cv = result["null"].get("cross_validated")
+        if cv:
+            click.echo(
+                f"abstention threshold, {cv['folds']}-fold cross-validated: "
+                f"null abstention {cv['null_abstention']:.3f}, false abstention {cv['false_abstention']:.3f} "
+                f"(threshold {cv['threshold']:.3f})"
+            )
     click.echo(f"quotes verbatim: {result['quotes']['verbatim']:.3f} of {result['quotes']['n']}")
     if "latency_ms" in result:
         lat = result["latency_ms"]

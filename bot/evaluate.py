@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import math
 import statistics
 import time
 import unicodedata
@@ -37,6 +38,11 @@ def norm(text: str) -> str:
 
 def has_answer(answer: str, passage: str) -> bool:
     return norm(answer) in norm(passage)
+
+
+def unit(title: str, text: str) -> str:
+    """A retrieved passage as the index holds it: its article's title and its text (both are searched)."""
+    return f"{title}\n{text}" if title else text
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -71,6 +77,7 @@ class Outcome:
     similarity: float = 0.0  # the evidence measures the abstention threshold is calibrated on
     coverage: float = 0.0
     rare: float = 0.0
+    forced: bool = False  # abstained with strong evidence (nothing quotable): no threshold changes that
 
 
 def retrieval_metrics(questions: Sequence[dict[str, Any]], runs: dict[str, list[str]]) -> dict[str, float]:
@@ -107,10 +114,15 @@ def run_questions(
         else:
             answer = prepared.extractive
         seconds = time.perf_counter() - started
-        out = Outcome(q["id"], [p.text for p in answer.passages], answer.text, answer.abstained, seconds)
+        titles = {
+            aid: a.title for aid, a in engine.archive.catalog.articles(p.article_id for p in answer.passages).items()
+        }
+        passages = [unit(titles.get(p.article_id, ""), p.text) for p in answer.passages]
+        out = Outcome(q["id"], passages, answer.text, answer.abstained, seconds)
         out.similarity = prepared.evidence.similarity
         out.coverage = prepared.evidence.coverage
         out.rare = prepared.evidence.rare
+        out.forced = answer.abstained and prepared.evidence.strong
         # Every quotation the reply shows must stand in an article its claim cites.
         by_n = {c.n: c.article_id for c in answer.citations}
         articles = engine.archive.catalog.articles(by_n.values())
@@ -124,7 +136,7 @@ def run_questions(
                 out.mode_passages[mode] = out.passages
             else:
                 hits, _ = engine.retrieve(q["question"], today=today, k=k, mode=mode)
-                out.mode_passages[mode] = [h.text for h in hits]
+                out.mode_passages[mode] = [unit(h.title, h.text) for h in hits]
         yield out
 
 
@@ -164,6 +176,10 @@ def summarise(
             )
             / len(nulls),
         }
+        dev_scores = [(o.similarity + o.coverage, o.forced) for o in answered]
+        report["null"]["cross_validated"] = abstention_cv(
+            dev_scores, [(o.similarity + o.coverage, o.forced) for o in nulls]
+        )
     quotes = sum(o.quotes for o in outcomes.values())
     report["quotes"] = {
         "n": quotes,
@@ -177,6 +193,36 @@ def summarise(
             "max": round(lat[-1], 1),
         }
     return report
+
+
+def abstention_cv(
+    dev: Sequence[tuple[float, bool]], null: Sequence[tuple[float, bool]], *, target: float = 0.9, folds: int = 5
+) -> dict[str, float]:
+    """The abstention threshold's out-of-sample result: fitted on all folds but one, measured on the one left out.
+
+    Each item is ``(evidence score, abstained whatever the threshold)``. In each fold the threshold is the lowest
+    that makes ``target`` of the training null questions abstain; the held-out dev and null questions are then
+    judged by it. Returns the held-out null abstention and dev false abstention over all folds, and the mean
+    threshold.
+    """
+    null_abstained = dev_abstained = 0
+    thresholds: list[float] = []
+    for f in range(folds):
+        train = sorted(s for i, (s, _) in enumerate(null) if i % folds != f)
+        if not train:
+            continue
+        # Abstain when score < threshold: the threshold sits just above the ceil(target * n)-th lowest score.
+        cut = min(len(train) - 1, max(0, math.ceil(target * len(train)) - 1))
+        threshold = math.nextafter(train[cut], math.inf)
+        thresholds.append(threshold)
+        null_abstained += sum(forced or s < threshold for i, (s, forced) in enumerate(null) if i % folds == f)
+        dev_abstained += sum(forced or s < threshold for i, (s, forced) in enumerate(dev) if i % folds == f)
+    return {
+        "null_abstention": null_abstained / len(null) if null else 0.0,
+        "false_abstention": dev_abstained / len(dev) if dev else 0.0,
+        "threshold": statistics.fmean(thresholds) if thresholds else 0.0,
+        "folds": folds,
+    }
 
 
 def write_run(path: str | Path, outcomes: Iterable[Outcome]) -> None:

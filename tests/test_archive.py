@@ -244,8 +244,16 @@ def test_undated_articles_are_outside_date_windows_but_inside_as_of_bounds(archi
         assert undated.article_id in {h.article_id for h in found}
 
 
-def test_the_fast_filtered_dense_search_matches_chromas_own_filter(archive: Archive) -> None:
-    from index.search import Searcher, SearchFilters
+@pytest.mark.parametrize("exact_max", [5000, 1])
+def test_the_fast_filtered_searches_match_the_stores_own_filters(
+    archive: Archive, exact_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exact scoring of a narrow window's vectors (or, past EXACT_SEARCH_MAX, a wide plain result filtered here
+    and Chroma's filtered search), and the keyword side's wide-then-filter, rank as the stores' filters do."""
+    from index import search
+    from index.search import Searcher, SearchFilters, fts_query
+
+    monkeypatch.setattr(search, "EXACT_SEARCH_MAX", exact_max)
 
     ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
     searcher = Searcher(archive)
@@ -259,3 +267,7 @@ def test_the_fast_filtered_dense_search_matches_chromas_own_filter(archive: Arch
     for f in filters:
         exact = [h.passage_id for h in archive.store.query(vector, 4, f.chroma_where())]
         assert [pid for pid, _ in searcher.dense(vector, 4, f)] == exact, f
+        match = fts_query("harbour storm repairs")
+        assert match is not None
+        in_sql = searcher._keyword_filtered(match, 4, f)
+        assert in_sql and searcher.keyword("harbour storm repairs", 4, f) == in_sql, f

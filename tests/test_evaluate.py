@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.evaluate import has_answer, retrieval_metrics
+from bot.evaluate import abstention_cv, has_answer, retrieval_metrics, unit
 
 QUESTIONS = [
     {
@@ -46,6 +46,26 @@ def test_metrics_follow_the_dpr_convention() -> None:
     runs = {"a": ["x", "has Mensah", "y"], "b": ["nothing"]}
     m = retrieval_metrics([{"id": "a", "answer": "Mensah"}, {"id": "b", "answer": "Edda"}], runs)
     assert (m["Hit@1"], m["Hit@5"], m["MRR@10"]) == (0.0, 0.5, 0.25)
+
+
+def test_abstention_threshold_is_judged_on_questions_it_was_not_fitted_on() -> None:
+    # Null scores 0..9; fold f holds out questions f and f + 5. Each fold's threshold sits just above the highest
+    # of its 8 training scores (ceil(0.9 * 8) = 8): 9 in folds 0-3, 8 in fold 4, where the held-out 9 answers.
+    null = [(float(i), False) for i in range(10)]
+    dev = [(20.0, False)] * 8 + [(0.5, False), (30.0, True)]
+    cv = abstention_cv(dev, null, target=0.9, folds=5)
+    assert cv["null_abstention"] == 0.9
+    assert cv["threshold"] == pytest.approx(8.8)
+    # The low dev question abstains, and so does the one that abstains whatever the threshold.
+    assert cv["false_abstention"] == 0.2
+    assert abstention_cv([], [])["null_abstention"] == 0.0
+
+
+def test_a_passage_is_reported_with_its_title() -> None:
+    assert unit("Bridge collapses in Baltimore", "The ship hit a pier.") == (
+        "Bridge collapses in Baltimore\nThe ship hit a pier."
+    )
+    assert unit("", "text") == "text"
 
 
 def test_eval_over_the_demo_archive(
