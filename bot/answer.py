@@ -20,7 +20,7 @@ from bot.extractive import Sentence, candidate_sentences, choose, idf_from_count
 from bot.settings import Settings
 from bot.verify import claims, markers, quotes, renumber, verify
 from index.archive import Archive
-from index.search import Hit, Searcher, SearchFilters, fts_query, query_terms, with_window
+from index.search import STOPWORDS, Hit, Searcher, SearchFilters, fts_query, query_terms, with_window
 from index.timewin import Window, parse_window, strip_window
 
 if TYPE_CHECKING:
@@ -82,6 +82,38 @@ def publication_window(question: str, now: datetime) -> Window | None:
     if window.end - window.start <= timedelta(days=1) and window.label not in ("today", "yesterday"):
         return None
     return window
+
+
+#: Words of a request for the news in general ("what happened this week?", "what's new?", "any headlines
+#: today?"): a question made of these, stopwords and a time window asks for a briefing, not a search.
+BRIEFING_WORDS = frozenset(
+    [
+        "what", "what's", "whats", "new", "news", "latest", "happened", "happening", "happens", "going", "on",
+        "tell", "me", "give", "show", "us", "i", "we", "briefing", "brief", "update", "updates", "headline",
+        "headlines", "story", "stories", "top", "main", "today's", "summary", "summarise", "summarize", "digest",
+        "anything", "everything", "interesting", "important", "big", "biggest", "key", "please", "missed", "miss",
+        "catch", "up", "there", "been",
+    ]
+)  # fmt: skip
+
+
+_NEWS_CUES = frozenset(
+    ["news", "new", "latest", "happened", "happening", "headline", "headlines", "stories", "story", "briefing",
+     "brief", "update", "updates", "digest", "summary", "summarise", "summarize", "going", "missed", "miss"]
+)  # fmt: skip
+
+
+def briefing_request(question: str, now: datetime) -> str | None:
+    """For a question that asks for the news of a period as a whole ("what happened this week?"), the words that
+    name the period ("this week"; "" when it names none); None for a question about something."""
+    window = parse_window(question, now)
+    rest = strip_window(question, window)
+    words = [w for w in (w.lower().strip("'’-").replace("’", "'") for w in _WORDS.findall(rest)) if w]
+    if not all(w in BRIEFING_WORDS or w in STOPWORDS for w in words) or _PRONOUN.search(rest):
+        return None  # about something, or a follow-up ("what did she say?")
+    if window is None and not any(w in _NEWS_CUES for w in words):
+        return None
+    return window.matched if window else ""
 
 
 def standalone_query(question: str, history: Sequence[Turn]) -> str:

@@ -379,7 +379,7 @@ def ask(
 
 def chat_loop(archive: Any, settings: Settings, stream: TextIO, *, prompt: bool) -> None:
     """Questions from ``stream`` (a terminal or piped lines), answers on stdout, follow-ups remembered."""
-    from bot.answer import Turn
+    from bot.answer import Turn, briefing_request
 
     engine = _engine(archive, settings)
     history: list[Turn] = []
@@ -398,10 +398,25 @@ def chat_loop(archive: Any, settings: Settings, stream: TextIO, *, prompt: bool)
             continue
         if question in {"/quit", "/exit"}:
             break
+        period = briefing_request(question, datetime.now(UTC))
+        if period is not None:
+            click.echo(briefing_text(archive, settings, period))
+            continue
         answer = engine.answer(question, history=history[-settings.history_turns :])
         history.append(Turn(question, answer.text))
         click.echo(answer_text(answer))
         click.echo("")
+
+
+def briefing_text(archive: Any, settings: Settings, period: str) -> str:
+    """The top stories of ``period`` ("this week"; "" = the last 24 hours) as terminal text: the answer to "what
+    happened this week?", as the bot gives it."""
+    from bot.digest import compose_digest, render_digest_text
+    from bot.subscriptions import brief_window
+
+    _, since, until, label = brief_window(period, datetime.now(UTC), "UTC")
+    digest = compose_digest(archive, since=since, until=until, max_stories=settings.digest_max_stories)
+    return render_digest_text(digest, empty_text=f"Nothing in the archive for {label}.")
 
 
 @cli.command()

@@ -15,7 +15,7 @@ from telegram.constants import ChatAction, MessageEntityType
 from telegram.error import Forbidden, TelegramError
 
 from bot.access import too_long
-from bot.answer import Turn
+from bot.answer import Turn, briefing_request
 from bot.answer_types import Answer
 from bot.handlers import Context, Services, addressed_to_bot, reply, services, where
 from bot.render import escape
@@ -110,6 +110,13 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         return
     chat_id, thread = where(message)
     target = Target.of(message)
+    period = briefing_request(question, s.clock())
+    if period is not None:
+        # "What happened this week?" asks for the news as a whole: the week's top stories, as /brief gives them.
+        from bot.subscriptions import send_brief
+
+        await send_brief(update, context, period)
+        return
     async with s.conversation(chat_id, thread):
         history = s.state.turns(chat_id, thread, s.settings.history_turns)
         typing = asyncio.Event()

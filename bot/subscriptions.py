@@ -327,6 +327,16 @@ async def brief(update: Update, context: Context) -> None:
         if s.limiter.should_tell(user_id, wait):
             await reply(update, f"One moment: please try again in {max(1, round(wait))} seconds.")
         return
+    await send_brief(update, context, text)
+
+
+async def send_brief(update: Update, context: Context, text: str) -> None:
+    """The top stories of the window (and topic) that ``text`` names, in the chat's time zone, its followed topics
+    first: for /brief and for questions that ask for the news as a whole ("what happened this week?")."""
+    message = update.effective_message
+    if message is None:
+        return
+    s = services(context)
     sub = _settings_of(s, message.chat.id)
     topic, since, until, label = brief_window(text, s.clock(), sub.tz)
     target = Target.of(message)

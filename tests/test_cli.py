@@ -114,6 +114,15 @@ def test_chat_reads_questions_from_stdin_until_end_of_input(tmp_path: Path) -> N
     assert "I have nothing on that" in out
 
 
+def test_chat_answers_a_request_for_the_news_of_a_period_with_its_top_stories(tmp_path: Path) -> None:
+    _write_articles(tmp_path / "in")
+    run("ingest", str(tmp_path / "in"))
+    code, out, _ = run("chat", input="What happened in November 2026?\nwhat's new in 1999?\n")
+    assert code == 0
+    assert out.startswith("Top stories, ") and "harbortimes.example/a" in out
+    assert out.index("Ferry service resumes") < out.index("Nothing in the archive for 1999.")
+
+
 def test_the_console_script_runs_without_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "from bot.cli import main; main()", "ingest", str(tmp_path / "nope.html")],

@@ -23,6 +23,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import pytest
 from click.testing import CliRunner
 
+from bot.answer import briefing_request
 from bot.app import App
 from bot.cli import cli
 from bot.delivery import DeliveryLog
@@ -193,6 +194,28 @@ async def test_brief_gives_the_top_stories_now_scoped_by_topic_and_window(bot: A
     assert storm.startswith("Top stories about “storm” · this week") and "House prices" not in storm
     nothing = await say(server, alice, alice, "/brief volcano")
     assert "Nothing about “volcano” in the archive for the last 24 hours" in nothing
+
+
+async def test_asking_what_happened_gets_the_briefing_of_that_period(bot: App, server: FakeTelegram) -> None:
+    alice = server.add_user("Alice")
+    week = await say(server, alice, alice, "What happened this week?")
+    assert week.startswith("Top stories · this week")
+    assert "Edda" in week and "3 outlets: " in week and "House prices" in week
+    assert (await say(server, alice, alice, "any news today?")).startswith("Top stories · today")
+    # A question about something is still answered from the passages, with its own window.
+    storm = await say(server, alice, alice, "What happened to the harbour this week?")
+    assert not storm.startswith("Top stories") and "[1]" in storm
+
+
+def test_a_briefing_request_is_told_from_a_question_about_something() -> None:
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    assert briefing_request("What happened this week?", now) == "this week"
+    assert briefing_request("what's new?", now) == ""
+    assert briefing_request("Any headlines since Monday?", now) == "since Monday"
+    assert briefing_request("What happened to the harbour this week?", now) is None
+    assert briefing_request("hello", now) is None
+    assert briefing_request("What did she say?", now) is None  # a follow-up: it leans on the last turn
+    assert briefing_request("tell me", now) is None  # nothing that asks for news
 
 
 def test_brief_window_reads_the_window_in_the_chats_zone() -> None:
