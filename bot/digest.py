@@ -28,7 +28,7 @@ import numpy as np
 
 from bot.answer_types import Citation
 from bot.cluster import ClusterParams, cluster_articles, story_mates
-from bot.extractive import stem
+from bot.extractive import dateline_end, stem
 from bot.render import MAX_MESSAGE_LEN, escape, split_html_blocks
 from index.archive import Archive
 from index.errors import BriefbotError
@@ -65,11 +65,6 @@ SUMMARY_PROMPT = (
     "citations, no preamble."
 )
 
-# "HALVIK, Nov 26 (Meridian Wire) - ", "PORT ALDREN — ", "LONDON (Reuters) -", "CNN —"
-_DATELINE = re.compile(
-    r"^(?:[A-Z][A-Z.'’ -]{1,40}(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*(?:\([^()]{1,60}\))?\s*[-—–]{1,2}\s+"
-    r"|[A-Z][A-Za-z.'’ ]{1,40}\s*\((?:AP|AFP|Reuters|dpa|UPI)\)\s*[-—–]*\s*)"
-)
 _BYLINE = re.compile(
     r"^(?:by\s|updated\b|published\b|posted\b|photo\b|image\b|advertisement\b|listen\b|watch\b|read more\b)",
     re.IGNORECASE,
@@ -281,8 +276,7 @@ def _relevant(archive: Archive, articles: Sequence[_Article], vectors: np.ndarra
 
 
 def _strip_dateline(sentence: str) -> str:
-    m = _DATELINE.match(sentence)
-    return sentence[m.end() :].lstrip() if m and len(sentence) - m.end() > 20 else sentence
+    return sentence[dateline_end(sentence) :]
 
 
 def _is_prose(sentence: str) -> bool:

@@ -28,6 +28,12 @@ _SPEECH_VERB = re.compile(
     r"announced|according to|spokesman|spokeswoman|spokesperson|statement|commented|responded|wrote)\b",
     re.IGNORECASE,
 )
+# "HALVIK, Nov 26 (Meridian Wire) - ", "PORT ALDREN — ", "LONDON (Reuters) -", "CNN —"
+_DATELINE = re.compile(
+    r"^(?:[A-Z][A-Z.'’ -]{1,40}(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*(?:\([^()]{1,60}\))?\s*[-—–]{1,2}\s+"
+    r"|[A-Z][A-Za-z.'’ ]{1,40}\s*\((?:AP|AFP|Reuters|dpa|UPI)\)\s*[-—–]*\s*)"
+)
+_QUOTED = re.compile(r"[“«][^”»]*[”»]|\"[^\"]*\"")
 _OPEN_QUOTES = '“"«'
 _CLOSE_QUOTES = '”"»'
 _SUFFIXES = ("ings", "ing", "ies", "ied", "es", "ed", "s", "ly")
@@ -57,6 +63,21 @@ def speaker_of(question: str) -> list[str]:
     """The content words naming who is asked about in "what did X say" questions ([] for other questions)."""
     m = _SPEECH_Q.search(question)
     return query_terms(m.group("who")) if m else []
+
+
+def _bare_quotation(sentence: str) -> bool:
+    """Whether ``sentence`` is nothing but a quotation: no words outside its quotation marks."""
+    text = sentence.strip()
+    return text[:1] in _OPEN_QUOTES and not re.search(r"\w", _QUOTED.sub(" ", text))
+
+
+def dateline_end(sentence: str) -> int:
+    """Where a sentence starts after its dateline ("HALVIK, Nov 26 (Meridian Wire) - "); 0 when it has none (or
+    little is left after it)."""
+    m = _DATELINE.match(sentence)
+    if not m or len(sentence) - m.end() <= 20:
+        return 0
+    return len(sentence) - len(sentence[m.end() :].lstrip())
 
 
 def _quote_balance(text: str) -> int:
@@ -107,7 +128,16 @@ def candidate_sentences(
             while _quote_balance(text[spans[first][0] : spans[last][1]]) > 0 and last + 1 < len(spans) and last - j < 3:
                 last += 1
             done.update(range(first, last + 1))
+            # A quotation standing alone ("“Korvisk will have to reroute.”") carries on from the sentence before,
+            # which names the speaker ("…,” said Petra Ilves.): quote them together, so the speaker is named.
+            if first > 0 and _bare_quotation(text[spans[first][0] : spans[last][1]]):
+                before = text[spans[first - 1][0] : spans[first - 1][1]]
+                if _SPEECH_VERB.search(_QUOTED.sub(" ", before)):
+                    first -= 1
+                    while _quote_balance(text[spans[first][0] : spans[last][1]]) < 0 and first > 0 and j - first < 4:
+                        first -= 1
             s, e = spans[first][0], spans[last][1]
+            s += dateline_end(text[s:e])  # the article's own words still, without "HALVIK, Nov 26 (Wire) - "
             sentence = text[s:e]
             words = {stem(w) for w in re.findall(r"[\w'’-]+", sentence)}
             matched = sum(w for t, w in q_stems.items() if t in words)

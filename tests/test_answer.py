@@ -111,3 +111,24 @@ def test_each_citation_carries_the_words_of_its_own_claims(engine: AnswerEngine)
     for c in answer.citations:
         for said in c.quote.split(" … "):
             assert said in answer.text  # what the citation vouches for is what the answer shows
+
+
+def test_a_quotation_is_shown_with_its_speaker_and_without_datelines(engine: AnswerEngine) -> None:
+    """“Korvisk will have to reroute…” stands alone in its article, after “…,” said Petra Ilves: the answer
+    quotes both, so the speaker is named; and no sentence keeps its "HALVIK, Nov 27 (Meridian Wire) - "."""
+    answer = engine.answer("What did Korvisk say about the sanctions?", today=TODAY)
+    claim = next(c for c in re.split(r"(?<=\]) ", answer.text) if "Korvisk will have to reroute" in c)
+    assert "said Petra Ilves" in claim and claim.startswith("“The individual listings are symbolic.")
+    chirpline = engine.answer("What did the regulator do to Chirpline?", today=TODAY)
+    assert "Meridian Wire) -" not in chirpline.text and "HALVIK" not in chirpline.text
+    assert "Norland's data protection authority fined messaging app Chirpline" in chirpline.text
+
+
+def test_sentences_lose_their_datelines_only() -> None:
+    from bot.extractive import dateline_end
+
+    s = "HALVIK, Nov 27 (Meridian Wire) - Norland's data authority fined Chirpline on Friday."
+    assert s[dateline_end(s) :] == "Norland's data authority fined Chirpline on Friday."
+    assert dateline_end("PORT ALDREN — Sea water poured over the harbour walls late on Friday.") == 14
+    assert dateline_end("The Bank of Norland raised rates - again - on Thursday.") == 0
+    assert dateline_end("HALVIK (Reuters) - Short.") == 0  # nothing much would be left
