@@ -34,6 +34,15 @@ _DATELINE = re.compile(
     r"|[A-Z][A-Za-z.'’ ]{1,40}\s*\((?:AP|AFP|Reuters|dpa|UPI)\)\s*[-—–]*\s*)"
 )
 _QUOTED = re.compile(r"[“«][^”»]*[”»]|\"[^\"]*\"")
+_SPEAKER_PRONOUN = re.compile(r"\b(?:he|she|they)\b", re.IGNORECASE)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]+")
+_NOT_NAMES = frozenset(
+    [
+        "The", "A", "An", "He", "She", "They", "It", "I", "We", "But", "And", "In", "On", "At", "As", "This", "That",
+        "Then", "So", "Mr", "Mrs", "Ms", "Dr", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+        "Sunday",
+    ]
+)  # fmt: skip
 _OPEN_QUOTES = '“"«'
 _CLOSE_QUOTES = '”"»'
 _SUFFIXES = ("ings", "ing", "ies", "ied", "es", "ed", "s", "ly")
@@ -65,10 +74,17 @@ def speaker_of(question: str) -> list[str]:
     return query_terms(m.group("who")) if m else []
 
 
-def _bare_quotation(sentence: str) -> bool:
-    """Whether ``sentence`` is nothing but a quotation: no words outside its quotation marks."""
-    text = sentence.strip()
-    return text[:1] in _OPEN_QUOTES and not re.search(r"\w", _QUOTED.sub(" ", text))
+def _unattributed(text: str) -> bool:
+    """Whether ``text`` quotes someone without naming them: a quotation with no words outside its marks, or one
+    said by a pronoun ("…,” she said.) with no name (a capitalised word) outside the quotation marks."""
+    if not _QUOTED.search(text):
+        return False
+    outside = _QUOTED.sub(" ", text)
+    if not re.search(r"\w", outside):
+        return True
+    if not (_SPEECH_VERB.search(outside) and _SPEAKER_PRONOUN.search(outside)):
+        return False
+    return not any(w not in _NOT_NAMES for w in _CAPITALISED.findall(outside))
 
 
 def dateline_end(sentence: str) -> int:
@@ -103,7 +119,7 @@ def candidate_sentences(
     q_terms = query_terms(question)
     q_stems = {stem(t): idf(t) for t in q_terms}
     total = sum(q_stems.values()) or 1.0
-    who = {stem(t) for t in speaker_of(question)}
+    speaker = [stem(t) for t in speaker_of(question)]
     spans_of: dict[str, list[tuple[int, int]]] = {}
     out: list[Sentence] = []
     for i, hit in enumerate(hits):
@@ -128,26 +144,31 @@ def candidate_sentences(
             while _quote_balance(text[spans[first][0] : spans[last][1]]) > 0 and last + 1 < len(spans) and last - j < 3:
                 last += 1
             done.update(range(first, last + 1))
-            # A quotation standing alone ("“Korvisk will have to reroute.”") carries on from the sentence before,
-            # which names the speaker ("…,” said Petra Ilves.): quote them together, so the speaker is named.
-            if first > 0 and _bare_quotation(text[spans[first][0] : spans[last][1]]):
-                before = text[spans[first - 1][0] : spans[first - 1][1]]
-                if _SPEECH_VERB.search(_QUOTED.sub(" ", before)):
+            # A quotation must show who said it. One standing alone ("“Korvisk will have to reroute.”") or said by
+            # a pronoun ("…,” she said.) carries on from the sentences before it in its paragraph, which name the
+            # speaker: quote them together. A quotation whose speaker stays unnamed is not shown at all.
+            for _ in range(3):
+                if not _unattributed(text[spans[first][0] : spans[last][1]]) or first == 0:
+                    break
+                if "\n" in text[spans[first - 1][1] : spans[first][0]]:
+                    break  # another paragraph
+                first -= 1
+                while _quote_balance(text[spans[first][0] : spans[last][1]]) < 0 and first > 0 and j - first < 5:
                     first -= 1
-                    while _quote_balance(text[spans[first][0] : spans[last][1]]) < 0 and first > 0 and j - first < 4:
-                        first -= 1
+            if _unattributed(text[spans[first][0] : spans[last][1]]):
+                continue
             s, e = spans[first][0], spans[last][1]
             s += dateline_end(text[s:e])  # the article's own words still, without "HALVIK, Nov 26 (Wire) - "
             sentence = text[s:e]
             words = {stem(w) for w in re.findall(r"[\w'’-]+", sentence)}
             matched = sum(w for t, w in q_stems.items() if t in words)
             score = matched / total + 0.25 / (1 + i)  # earlier (better-ranked) passages win ties
-            if who:
+            if speaker:
+                # "What did Daniel Moreau say?": his words, not Daniel Okafor's. The last word of the speaker's
+                # name (the surname, or the head noun: "the central bank") must be there; news drops first names.
                 speech = bool(_SPEECH_VERB.search(sentence)) or any(q in sentence for q in _OPEN_QUOTES)
-                if speech and (who & words):
-                    score += 0.5
-                elif speech:
-                    score += 0.15
+                if speech and speaker[-1] in words:
+                    score += 0.6 if _QUOTED.search(sentence) else 0.5  # their own words beat a paraphrase
             n_words = len(sentence.split())
             if n_words < 6:
                 score *= 0.5  # headlines, datelines, bylines
@@ -158,9 +179,15 @@ def candidate_sentences(
 
 
 def choose(
-    sentences: list[Sentence], hits: Sequence[Hit], *, max_sentences: int = 4, per_article: int = 2
+    sentences: list[Sentence],
+    hits: Sequence[Hit],
+    *,
+    max_sentences: int = 4,
+    per_article: int = 2,
+    max_words: int = 130,
 ) -> list[Sentence]:
-    """The best sentences: at most ``per_article`` from one article, none repeated, within reach of the best."""
+    """The best sentences: at most ``per_article`` from one article, none repeated, within reach of the best, and
+    about ``max_words`` in all (a quotation kept whole can run over several sentences)."""
     ranked = sorted(sentences, key=lambda s: -s.score)
     if not ranked:
         return []
@@ -176,6 +203,8 @@ def choose(
         if per.get(aid, 0) >= per_article or key in seen:
             continue
         if any(_overlaps(s, c, hits) for c in chosen):
+            continue
+        if chosen and sum(len(c.text.split()) for c in chosen) + len(s.text.split()) > max_words:
             continue
         chosen.append(s)
         seen.add(key)

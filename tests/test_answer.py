@@ -132,3 +132,28 @@ def test_sentences_lose_their_datelines_only() -> None:
     assert dateline_end("PORT ALDREN — Sea water poured over the harbour walls late on Friday.") == 14
     assert dateline_end("The Bank of Norland raised rates - again - on Thursday.") == 0
     assert dateline_end("HALVIK (Reuters) - Short.") == 0  # nothing much would be left
+
+
+def test_every_quotation_shown_names_its_speaker(engine: AnswerEngine) -> None:
+    """A quotation said by "she" comes with the sentence before it that names her; one whose speaker cannot be
+    named is left out. Checked over speech questions whose articles quote people as “…,” he/she said."""
+    virta = engine.answer("What did Anneli Virta say?", today=TODAY).text
+    assert "Anneli Virta" in virta and "“Sanctions are for governments." in virta
+    claim = next(c for c in re.split(r"(?<=\]) ", virta) if "Sanctions are for governments" in c)
+    assert "Anneli Virta" in claim  # in the same claim as her words
+    for question in (
+        "What did Tervania say about the sanctions?",
+        "What did the bakery owner on Fishmarket Lane say?",
+        "Tell me about the Golden Gull",
+        "What did Meridian Wire report about the sanctions?",
+    ):
+        for claim in re.split(r"(?<=\]) ", engine.answer(question, today=TODAY).text):
+            if quotes(claim) and re.search(r"\b(?:he|she|they) said\b", claim):
+                outside = re.sub(r"“[^”]*”", " ", claim)
+                assert re.search(r"\b[A-Z][a-z]+ [A-Z][a-z]+", outside), (question, claim)
+
+
+def test_a_speech_question_quotes_that_speaker_not_a_namesake(engine: AnswerEngine) -> None:
+    moreau = engine.answer("What did Daniel Moreau say?", today=TODAY).text
+    assert "Moreau" in moreau and "“We stopped playing football" in moreau
+    assert "Okafor" not in moreau
