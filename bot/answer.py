@@ -381,6 +381,37 @@ class AnswerEngine:
                 said.setdefault(n, []).append(_MARKERS.sub("", claim).strip())
         return Answer(question, *_renumbered(checked.text, checked.cited, citations, said), False, used)
 
+    def briefing(
+        self, question: str, *, today: date | datetime | None = None, tz_name: str = "UTC", topics: Sequence[str] = ()
+    ) -> Answer | None:
+        """For a question that asks for the news of a period as a whole ("what happened this week?"), that
+        period's top stories as an answer: each story's summary, citing the article it is taken from. None for a
+        question about something. An empty period gets the usual abstention, naming the period."""
+        now = _as_datetime(today) if today else datetime.now(UTC)
+        period = briefing_request(question, now)
+        if period is None:
+            return None
+        from bot.digest import brief_window, compose_digest
+
+        _, since, until, label = brief_window(period, now, tz_name)
+        digest = compose_digest(
+            self.archive, since=since, until=until, topics=topics, max_stories=self.settings.digest_max_stories
+        )
+        if digest.empty:
+            window = Window(since, until, label, period, (0, 0))
+            return Answer(question, self.abstention(window), [], True, [])
+        lines: list[str] = []
+        citations: list[Citation] = []
+        for story in digest.stories:
+            source = next((c for c in story.citations if c.title == story.headline), story.citations[0])
+            n = len(citations) + 1
+            citations.append(replace(source, n=n, quote=story.summary))
+            others = (
+                f" (also {', '.join(o for o in story.outlets if o != source.source)})" if len(story.outlets) > 1 else ""
+            )
+            lines.append(f"{story.summary} [{n}]{others}")
+        return Answer(question, "\n".join(lines), citations, False, [])
+
     def abstention(self, window: Window | None = None) -> str:
         """The honest "nothing found" answer: what the archive holds and how recent it is."""
         articles, _ = self.archive.catalog.counts()

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TextIO
@@ -53,6 +53,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except BriefbotError as exc:
             fail(str(exc), exc.exit_code)
+        except OSError as exc:  # a home that is a file, a full disk, a read-only folder: one line, not a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}")
         except KeyboardInterrupt:
             fail("interrupted", 130)
 
@@ -355,31 +358,60 @@ def ask(
 ) -> None:
     """Answer a question from the archive, with numbered sources."""
     from index.search import SearchFilters
-    from index.timewin import parse_since
 
     settings = settings_of(ctx)
     ref = _date_option(today)
     now = ref or datetime.now(UTC)
-    try:
-        since_dt = parse_since(since, now) if since else None
-        until_dt = parse_since(until, now) if until else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    filters = SearchFilters(since=since_dt, until=until_dt, sources=sources)
+    since_dt = _time_option(since, now, "--since")
+    until_dt = _time_option(until, now, "--until")
+    if since_dt and until_dt and until_dt <= since_dt:
+        raise click.BadParameter(f"{until!r} is not after --since {since!r}", param_hint="--until")
     text = " ".join(question).strip()
     if not text:
         raise click.UsageError("the question is empty")
+    if len(text) > settings.max_question_chars:
+        raise click.UsageError(
+            f"the question is too long ({len(text)} characters; at most {settings.max_question_chars}, "
+            "BRIEFBOT_MAX_QUESTION_CHARS)"
+        )
     with open_archive(ctx) as archive:
-        answer = _engine(archive, settings).answer(text, today=ref, filters=filters, k=k)
+        filters = SearchFilters(since=since_dt, until=until_dt, sources=_outlets(archive, sources))
+        engine = _engine(archive, settings)
+        plain = not (since or until or sources)  # "what's new?" with filters is a search, not a briefing
+        answer = (plain and engine.briefing(text, today=ref)) or engine.answer(text, today=ref, filters=filters, k=k)
     if as_json:
         print_json(answer_json(answer))
     else:
         click.echo(answer_text(answer))
 
 
+def _time_option(value: str | None, now: datetime, name: str) -> datetime | None:
+    from index.timewin import parse_since
+
+    if not value:
+        return None
+    try:
+        return parse_since(value, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+def _outlets(archive: Any, names: Sequence[str]) -> tuple[str, ...]:
+    """``--source`` values as the archive spells its outlets (any case); an unknown one is a usage error that
+    lists the outlets there are."""
+    known = {o.casefold(): o for o in archive.catalog.sources()}
+    out = []
+    for name in names:
+        if name.strip().casefold() not in known:
+            listed = ", ".join(sorted(known.values())) or "none yet"
+            raise click.BadParameter(f"no outlet {name!r} in the archive (outlets: {listed})", param_hint="--source")
+        out.append(known[name.strip().casefold()])
+    return tuple(out)
+
+
 def chat_loop(archive: Any, settings: Settings, stream: TextIO, *, prompt: bool) -> None:
     """Questions from ``stream`` (a terminal or piped lines), answers on stdout, follow-ups remembered."""
-    from bot.answer import Turn, briefing_request
+    from bot.answer import Turn
 
     engine = _engine(archive, settings)
     history: list[Turn] = []
@@ -392,31 +424,20 @@ def chat_loop(archive: Any, settings: Settings, stream: TextIO, *, prompt: bool)
         question = line.strip()
         if not question:
             continue
-        if question in {"/reset", "/new"}:
-            history.clear()
-            click.echo("(conversation forgotten)")
+        if question.startswith("/"):
+            command = question.split()[0].lower()
+            if command in {"/quit", "/exit"}:
+                break
+            if command in {"/reset", "/new"}:
+                history.clear()
+                click.echo("(conversation forgotten)")
+            else:
+                click.echo("Ask a question about the news; /reset forgets the conversation, /quit (or Ctrl-D) ends.")
             continue
-        if question in {"/quit", "/exit"}:
-            break
-        period = briefing_request(question, datetime.now(UTC))
-        if period is not None:
-            click.echo(briefing_text(archive, settings, period))
-            continue
-        answer = engine.answer(question, history=history[-settings.history_turns :])
+        answer = engine.briefing(question) or engine.answer(question, history=history[-settings.history_turns :])
         history.append(Turn(question, answer.text))
         click.echo(answer_text(answer))
         click.echo("")
-
-
-def briefing_text(archive: Any, settings: Settings, period: str) -> str:
-    """The top stories of ``period`` ("this week"; "" = the last 24 hours) as terminal text: the answer to "what
-    happened this week?", as the bot gives it."""
-    from bot.digest import compose_digest, render_digest_text
-    from bot.subscriptions import brief_window
-
-    _, since, until, label = brief_window(period, datetime.now(UTC), "UTC")
-    digest = compose_digest(archive, since=since, until=until, max_stories=settings.digest_max_stories)
-    return render_digest_text(digest, empty_text=f"Nothing in the archive for {label}.")
 
 
 @cli.command()
@@ -486,7 +507,7 @@ def eval_cmd(
     import hashlib
     from pathlib import Path
 
-    from bot.evaluate import MODES, read_jsonl, run_questions, summarise, write_run
+    from bot.evaluate import MODES, check_writable, read_jsonl, run_questions, summarise, write_run
     from index.archive import Archive
     from index.ingest import ingest as run_ingest
     from index.sources import read_sources
@@ -498,6 +519,8 @@ def eval_cmd(
         chosen.insert(0, "hybrid")
     qs = read_jsonl(questions)[:limit]
     nulls = read_jsonl(null_path)[:limit] if null_path else []
+    if run_out:
+        check_writable(run_out)
     settings = settings_of(ctx)
     if corpus:
         # The corpus gets a home of its own beside the user's archive, reused by later runs.
@@ -580,7 +603,6 @@ def digest(
     """
     from bot.digest import render_digest_text
     from bot.llm import make_llm
-    from index.timewin import parse_since
 
     settings = settings_of(ctx)
     if send:
@@ -589,11 +611,8 @@ def digest(
         _send_digests(ctx, settings, as_json)
         return
     now = datetime.now(UTC)
-    try:
-        since_dt = parse_since(since, now) if since else now - timedelta(hours=24)
-        until_dt = parse_since(until, now) if until else now
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    since_dt = _time_option(since, now, "--since") or now - timedelta(hours=24)
+    until_dt = _time_option(until, now, "--until") or now
     if until_dt <= since_dt:
         raise click.BadParameter(f"--until ({until_dt.isoformat()}) is not after --since ({since_dt.isoformat()})")
     from bot.digest import compose_digest

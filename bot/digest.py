@@ -40,6 +40,7 @@ __all__ = [
     "Digest",
     "Story",
     "SummaryModel",
+    "brief_window",
     "compose_digest",
     "lead_summary",
     "matches_topic",
@@ -327,6 +328,19 @@ def lead_summary(text: str, max_chars: int = SUMMARY_CHARS) -> str:
 
 
 # --- composing ------------------------------------------------------------------------------------------------
+
+
+def brief_window(text: str, now: datetime, tz_name: str) -> tuple[str, datetime, datetime, str]:
+    """(topic, since, until, label) of "/brief sanctions this week": the window read from the text in the chat's
+    zone, the rest as the topic; no window: the last 24 hours."""
+    from bot.schedule import zone  # (bot.schedule imports this module)
+    from index.timewin import parse_window, strip_window
+
+    window = parse_window(text, now, zone(tz_name)) if text else None
+    topic = strip_window(text, window).strip(" ?.!,;:") if text else ""
+    if window is None:
+        return topic, now - timedelta(hours=24), now, "the last 24 hours"
+    return topic, window.start, max(window.end, window.start + timedelta(seconds=1)), window.label
 
 
 def compose_digest(

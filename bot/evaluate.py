@@ -48,6 +48,8 @@ def unit(title: str, text: str) -> str:
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a .jsonl or .jsonl.gz file."""
     p = Path(path)
+    if p.is_dir():
+        raise BriefbotError(f"{path}: a folder, not a question file")
     if not p.is_file():
         raise BriefbotError(f"{path}: no such file")
     opener: Callable[..., Any] = gzip.open if p.name.endswith(".gz") else open
@@ -56,10 +58,34 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             rows = [json.loads(line) for line in f if line.strip()]
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BriefbotError(f"{path}: not a JSONL question file ({exc})") from None
+    if not rows:
+        raise BriefbotError(f"{path}: no questions in it")
     for i, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or "id" not in row or "question" not in row:
             raise BriefbotError(f"{path}:{i}: a question needs 'id' and 'question'")
+        for key in ("question", "answer"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise BriefbotError(f"{path}:{i}: '{key}' must be a non-empty string")
+        if row.get("date") is not None:
+            try:
+                date.fromisoformat(str(row["date"]))
+            except ValueError:
+                raise BriefbotError(f"{path}:{i}: 'date' must be a date as YYYY-MM-DD, not {row['date']!r}") from None
     return rows
+
+
+def check_writable(path: str | Path) -> None:
+    """Fail now, not after an hour of questions, when the run file cannot be written."""
+    p = Path(path)
+    if p.is_dir():
+        raise BriefbotError(f"{path}: a folder; --run-out needs a file name")
+    if not p.parent.is_dir():
+        raise BriefbotError(f"{path}: its folder {p.parent} does not exist")
+    try:
+        with open(p, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise BriefbotError(f"{path}: cannot be written ({exc.strerror})") from None
 
 
 @dataclass

@@ -10,7 +10,7 @@ change them; anyone may read them and ask for a /brief. A group subscription pos
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from telegram import Update
@@ -19,9 +19,10 @@ from telegram.error import TelegramError
 
 from bot.access import too_long
 from bot.broadcast import compose
+from bot.digest import brief_window
 from bot.handlers import Context, Services, reply, services, where
 from bot.render import escape
-from bot.schedule import ALERTS_PER_HOUR, ZoneError, local_clock, parse_local_time, parse_timezone, zone
+from bot.schedule import ALERTS_PER_HOUR, ZoneError, local_clock, parse_local_time, parse_timezone
 from bot.state import Subscription
 from bot.stream import Target, send_text
 from index.search import query_terms
@@ -297,18 +298,6 @@ async def alert(update: Update, context: Context) -> None:
 
 
 # -- on demand -------------------------------------------------------------------------------------------------
-
-
-def brief_window(text: str, now: datetime, tz_name: str) -> tuple[str, datetime, datetime, str]:
-    """(topic, since, until, label) of "/brief sanctions this week": the window read from the text in the chat's
-    zone, the rest as the topic; no window: the last 24 hours."""
-    from index.timewin import parse_window, strip_window
-
-    window = parse_window(text, now, zone(tz_name)) if text else None
-    topic = strip_window(text, window).strip(" ?.!,;:") if text else ""
-    if window is None:
-        return topic, now - timedelta(hours=24), now, "the last 24 hours"
-    return topic, window.start, max(window.end, window.start + timedelta(seconds=1)), window.label
 
 
 async def brief(update: Update, context: Context) -> None:

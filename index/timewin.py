@@ -509,17 +509,17 @@ def parse_since(value: str, now: datetime) -> datetime:
         try:
             day = date.fromisoformat(text)
         except ValueError as exc:
-            raise ValueError(f"--since {value!r}: not a valid date ({exc})") from None
+            raise ValueError(f"{value!r}: not a valid date ({exc})") from None
         return datetime.combine(day, time(0), tzinfo=now.tzinfo).astimezone(UTC)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}.*", text):
         try:
             moment = datetime.fromisoformat(text)
         except ValueError as exc:
-            raise ValueError(f"--since {value!r}: not a valid date-time ({exc})") from None
+            raise ValueError(f"{value!r}: not a valid date-time ({exc})") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=now.tzinfo)
         return moment.astimezone(UTC)
     raise ValueError(
-        f"--since {value!r}: expected a duration (30m, 24h, 7d, 2w), today, yesterday, "
+        f"{value!r}: expected a duration (30m, 24h, 7d, 2w), today, yesterday, "
         "a date (2024-03-01) or a date-time (2024-03-01T08:00)"
     )

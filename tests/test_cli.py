@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,10 +118,16 @@ def test_chat_reads_questions_from_stdin_until_end_of_input(tmp_path: Path) -> N
 def test_chat_answers_a_request_for_the_news_of_a_period_with_its_top_stories(tmp_path: Path) -> None:
     _write_articles(tmp_path / "in")
     run("ingest", str(tmp_path / "in"))
-    code, out, _ = run("chat", input="What happened in November 2026?\nwhat's new in 1999?\n")
+    code, out, _ = run("chat", input="What happened in November 2026?\n/help\nwhat's new in 1999?\n")
     assert code == 0
-    assert out.startswith("Top stories, ") and "harbortimes.example/a" in out
-    assert out.index("Ferry service resumes") < out.index("Nothing in the archive for 1999.")
+    assert "The ferry to Skarvik resumed on Tuesday" in out and "harbortimes.example/a" in out
+    assert "/reset forgets the conversation" in out  # a command is not taken for a question
+    assert out.index("Ferry service resumes") < out.index("I have nothing on that in the archive for 1999.")
+    code, out, _ = run("ask", "--json", "--today", "2026-11-21", "what happened this week?")
+    answer = json.loads(out)
+    assert code == 0 and answer["abstained"] is False and answer["passages"] == []
+    assert [c["title"] for c in answer["citations"]] == ["Ferry service resumes"]
+    assert answer["citations"][0]["quote"] in answer["answer"]
 
 
 def test_the_console_script_runs_without_a_traceback(tmp_path: Path) -> None:
@@ -171,3 +178,33 @@ def test_ingest_a_web_page_by_url(web_server: WebServer) -> None:
     report = json.loads(out)
     assert code == 1 and report["added"] == 1
     assert report["failed"] == [{"source": missing, "error": "HTTP 404 Not Found"}]
+
+
+def test_ask_names_the_bad_option_and_knows_its_outlets_in_any_case(tmp_path: Path) -> None:
+    _write_articles(tmp_path / "in")
+    run("ingest", str(tmp_path / "in"))
+    code, _, err = run("ask", "--until", "yesterday-ish", "ferry")
+    assert code == 2 and "--until" in err and "'yesterday-ish'" in err and "--since" not in err
+    code, out, _ = run("ask", "--source", "harbor times", "When did the ferry to Skarvik resume?")
+    assert code == 0 and "Tuesday" in out
+    code, _, err = run("ask", "--source", "Reuters", "ferry")
+    assert code == 2 and "no outlet 'Reuters'" in err and "Harbor Times" in err
+    code, _, err = run("ask", "x" * 600)
+    assert code == 2 and "too long (600 characters; at most 500" in err
+    code, _, err = run("ask", "--since", "2026-11-20", "--until", "2026-11-19", "ferry")
+    assert code == 2 and "is not after --since" in err
+
+
+def test_a_home_that_is_a_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.write_text("not a folder", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "ask", "storm"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "BRIEFBOT_HOME": str(home)},
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("briefbot: ") and str(home) in proc.stderr

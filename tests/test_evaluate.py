@@ -107,3 +107,31 @@ def test_a_bad_question_file_is_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "needs 'id' and 'question'" in result.stderr
     result = CliRunner().invoke(cli, ["eval", str(tmp_path / "missing.jsonl")])
     assert result.exit_code == 1 and "no such file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("", "no questions in it"),
+        ('{"id": "a", "question": "Who won?"}\n', "'answer' must be a non-empty string"),
+        ('{"id": "a", "question": "Who won?", "answer": ""}\n', "'answer' must be a non-empty string"),
+        ('{"id": "a", "question": 123, "answer": "x"}\n', "'question' must be a non-empty string"),
+        ('{"id": "a", "question": "Who?", "answer": "x", "date": "29/11/2026"}\n', "'date' must be a date"),
+        ('{"id": "a", "question": "Who?", "answer": "x", "date": "2026-02-30"}\n', "'date' must be a date"),
+    ],
+)
+def test_every_bad_row_is_named_before_anything_runs(tmp_path: Path, rows: str, message: str) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(rows, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", str(bad)])
+    assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1
+
+
+def test_an_unwritable_run_file_fails_before_the_questions(tmp_path: Path) -> None:
+    good = _jsonl(tmp_path / "q.jsonl", [{"id": "a", "question": "Who?", "answer": "x"}])
+    for target, message in ((tmp_path, "a folder"), (tmp_path / "no" / "run.jsonl", "does not exist")):
+        result = CliRunner().invoke(cli, ["eval", good, "--run-out", str(target)])
+        assert result.exit_code == 1 and message in result.stderr, result.output
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path)])
+    assert result.exit_code == 1 and "a folder, not a question file" in result.stderr

@@ -27,9 +27,9 @@ from bot.answer import briefing_request
 from bot.app import App
 from bot.cli import cli
 from bot.delivery import DeliveryLog
+from bot.digest import brief_window
 from bot.schedule import next_due, zone
 from bot.settings import Settings
-from bot.subscriptions import brief_window
 from index.archive import Archive
 from index.article import ArticleRecord
 from index.ingest import ingest
