@@ -106,6 +106,8 @@ _NEWS_CUES = frozenset(
 def briefing_request(question: str, now: datetime) -> str | None:
     """For a question that asks for the news of a period as a whole ("what happened this week?"), the words that
     name the period ("this week"; "" when it names none); None for a question about something."""
+    if _CONNECTIVE.search(question.strip()):
+        return None  # "and what about today?" follows up on the last question
     window = parse_window(question, now)
     rest = strip_window(question, window)
     words = [w for w in (w.lower().strip("'’-").replace("’", "'") for w in _WORDS.findall(rest)) if w]
@@ -416,7 +418,14 @@ class AnswerEngine:
         """The honest "nothing found" answer: what the archive holds and how recent it is."""
         articles, _ = self.archive.catalog.counts()
         _, newest = self.archive.catalog.date_range()
-        scope = f" for {window.label}" if window else ""
+        scope = ""
+        if window:
+            label = window.label
+            if label.startswith(("past ", "last ")) and not label.startswith(("last week", "last month", "last year")):
+                label = "the " + label  # "past 2 days" -> "for the past 2 days"
+            scope = (
+                f" {label}" if label.startswith(("since ", "before ", "after ", "from ", "until ")) else f" for {label}"
+            )
         held = f"It holds {articles} articles" + (f", the newest from {newest.date().isoformat()}" if newest else "")
         return f"{NO_ANSWER}{scope}. {held}."
 

@@ -434,6 +434,9 @@ def chat_loop(archive: Any, settings: Settings, stream: TextIO, *, prompt: bool)
             else:
                 click.echo("Ask a question about the news; /reset forgets the conversation, /quit (or Ctrl-D) ends.")
             continue
+        if len(question) > settings.max_question_chars:
+            click.echo(f"That question is too long: at most {settings.max_question_chars} characters, please.\n")
+            continue
         answer = engine.briefing(question) or engine.answer(question, history=history[-settings.history_turns :])
         history.append(Turn(question, answer.text))
         click.echo(answer_text(answer))

@@ -157,3 +157,11 @@ def test_a_speech_question_quotes_that_speaker_not_a_namesake(engine: AnswerEngi
     moreau = engine.answer("What did Daniel Moreau say?", today=TODAY).text
     assert "Moreau" in moreau and "“We stopped playing football" in moreau
     assert "Okafor" not in moreau
+
+
+def test_the_refusal_names_the_period_in_plain_english(engine: AnswerEngine) -> None:
+    past = engine.answer("volcano eruption in the past 2 days", today=TODAY).text
+    assert "in the archive for the past 2 days." in past
+    since = engine.answer("volcano eruption since Monday", today=TODAY).text
+    assert since.startswith(f"{NO_ANSWER} since Monday ")
+    assert f"{NO_ANSWER} for 2031. It holds" in engine.answer("Who won the chess final in 2031?", today=TODAY).text

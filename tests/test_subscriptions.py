@@ -216,6 +216,7 @@ def test_a_briefing_request_is_told_from_a_question_about_something() -> None:
     assert briefing_request("hello", now) is None
     assert briefing_request("What did she say?", now) is None  # a follow-up: it leans on the last turn
     assert briefing_request("tell me", now) is None  # nothing that asks for news
+    assert briefing_request("and what about today?", now) is None  # a follow-up on the last question
 
 
 def test_brief_window_reads_the_window_in_the_chats_zone() -> None:
