@@ -165,3 +165,9 @@ def test_the_refusal_names_the_period_in_plain_english(engine: AnswerEngine) -> 
     since = engine.answer("volcano eruption since Monday", today=TODAY).text
     assert since.startswith(f"{NO_ANSWER} since Monday ")
     assert f"{NO_ANSWER} for 2031. It holds" in engine.answer("Who won the chess final in 2031?", today=TODAY).text
+
+
+def test_verbs_of_asking_do_not_count_as_missing_evidence(engine: AnswerEngine) -> None:
+    """'decide' names the kind of answer wanted; the articles say 'raised' instead. The question is answered."""
+    answer = engine.answer("What did the central bank decide?", today=TODAY)
+    assert not answer.abstained and "4.25%" in answer.text
