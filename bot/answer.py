@@ -58,6 +58,7 @@ class Evidence:
     coverage: float = 0.0  # best IDF-weighted share of the question's words in one passage
     rare: float = 0.0  # best share of the question's three rarest words in one passage
     window: Window | None = None
+    as_of: datetime | None = None  # the archive as it was then (a past ``today``): later articles did not exist
     query: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -189,7 +190,8 @@ class AnswerEngine:
             recency=0.1,
             now=now,
         )
-        evidence = Evidence(window=window, query=query, timings=dict(result.timings))
+        as_of = _end_of_day(now) if today is not None else None
+        evidence = Evidence(window=window, as_of=as_of, query=query, timings=dict(result.timings))
         if result.hits:
             evidence.similarity = max(h.similarity for h in result.hits[:3])
             evidence.coverage, evidence.rare = _passage_coverage(query, result.hits[:5], self.idf)
@@ -303,7 +305,7 @@ class AnswerEngine:
                 evidence.rare,
                 evidence.window.label if evidence.window else None,
             )
-            final = Answer(question, self.abstention(evidence.window), [], True, used)
+            final = Answer(question, self.abstention(evidence.window, as_of=evidence.as_of), [], True, used)
             return Prepared(question, hits, evidence, final, final, [], None)
         extractive = self._extractive(question, hits, chosen, used, texts)
         messages: list[dict[str, str]] = []
@@ -343,7 +345,13 @@ class AnswerEngine:
         assert numbered is not None
         used = prepared.extractive.passages
         if text.strip().startswith(NO_ANSWER):
-            return Answer(prepared.question, self.abstention(prepared.evidence.window), [], True, used)
+            return Answer(
+                prepared.question,
+                self.abstention(prepared.evidence.window, as_of=prepared.evidence.as_of),
+                [],
+                True,
+                used,
+            )
         sources = {n: [h.text for h in numbered.hits[aid]] for n, aid in enumerate(numbered.order, start=1)}
         checked = verify(text, sources)
         if not checked.text:
@@ -401,7 +409,8 @@ class AnswerEngine:
         )
         if digest.empty:
             window = Window(since, until, label, period, (0, 0))
-            return Answer(question, self.abstention(window), [], True, [])
+            as_of = _end_of_day(now) if today is not None else None
+            return Answer(question, self.abstention(window, as_of=as_of), [], True, [])
         lines: list[str] = []
         citations: list[Citation] = []
         for story in digest.stories:
@@ -414,10 +423,10 @@ class AnswerEngine:
             lines.append(f"{story.summary} [{n}]{others}")
         return Answer(question, "\n".join(lines), citations, False, [])
 
-    def abstention(self, window: Window | None = None) -> str:
-        """The honest "nothing found" answer: what the archive holds and how recent it is."""
-        articles, _ = self.archive.catalog.counts()
-        _, newest = self.archive.catalog.date_range()
+    def abstention(self, window: Window | None = None, *, as_of: datetime | None = None) -> str:
+        """The honest "nothing found" answer: what the archive holds and how recent it is (``as_of`` a past day:
+        what it held then)."""
+        articles, newest = self.archive.catalog.holdings(as_of)
         scope = ""
         if window:
             label = window.label

@@ -299,6 +299,18 @@ class Catalog:
         p = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
         return a, p
 
+    def holdings(self, until: datetime | None = None) -> tuple[int, datetime | None]:
+        """How many articles, and the newest date, published before ``until`` (undated ones count; all without it)."""
+        if until is None:
+            count = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
+            return count, self.date_range()[1]
+        ts = until.timestamp()
+        count = self.db.execute(
+            "SELECT count(*) FROM articles WHERE published_ts IS NULL OR published_ts < ?", (ts,)
+        ).fetchone()[0]
+        newest = self.db.execute("SELECT max(published) FROM articles WHERE published_ts < ?", (ts,)).fetchone()[0]
+        return count, _dt(newest)
+
     def sources(self) -> dict[str, int]:
         rows = self.db.execute("SELECT source, count(*) FROM articles GROUP BY source ORDER BY count(*) DESC, source")
         return {r[0]: r[1] for r in rows}

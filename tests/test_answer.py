@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,15 @@ def test_verbs_of_asking_do_not_count_as_missing_evidence(engine: AnswerEngine) 
     """'decide' names the kind of answer wanted; the articles say 'raised' instead. The question is answered."""
     answer = engine.answer("What did the central bank decide?", today=TODAY)
     assert not answer.abstained and "4.25%" in answer.text
+
+
+def test_a_refusal_as_of_a_past_day_counts_what_the_archive_held_then(engine: AnswerEngine) -> None:
+    def holdings(text: str) -> tuple[int, str]:
+        m = re.search(r"It holds (\d+) articles, the newest from (\S+)\.$", text)
+        assert m, text
+        return int(m[1]), m[2]
+
+    now = holdings(engine.answer("volcano eruption", today=TODAY).text)
+    past = holdings(engine.answer("volcano eruption", today=TODAY - timedelta(days=5)).text)
+    assert now[1] == TODAY.date().isoformat()
+    assert past[1] == (TODAY - timedelta(days=5)).date().isoformat() and 0 < past[0] < now[0]
