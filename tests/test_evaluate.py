@@ -135,3 +135,48 @@ def test_an_unwritable_run_file_fails_before_the_questions(tmp_path: Path) -> No
         assert result.exit_code == 1 and message in result.stderr, result.output
     result = CliRunner().invoke(cli, ["eval", str(tmp_path)])
     assert result.exit_code == 1 and "a folder, not a question file" in result.stderr
+
+
+def test_eval_ingests_its_corpus_once_into_a_home_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIEFBOT_HOME", str(tmp_path / "home"))
+    corpus = _jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            {
+                "url": "https://news.example/a1",
+                "title": "Lighthouse keeper rescues stranded kayaker",
+                "text": "A lighthouse keeper on Brenna Island rescued a stranded kayaker on Tuesday after spotting a "
+                "flare. The kayaker, Ola Berg, was treated for cold.",
+                "published": "2024-05-07",
+                "source": "news.example",
+            },
+            {
+                "url": "https://news.example/a2",
+                "title": "City council approves new tram line",
+                "text": "The city council of Halden approved a new tram line on Monday. The line will cost 2 billion "
+                "crowns and open in 2028.",
+                "published": "2024-05-06",
+                "source": "news.example",
+            },
+        ],
+    )
+    questions = _jsonl(
+        tmp_path / "q.jsonl",
+        [
+            {
+                "id": "q1",
+                "question": "Who rescued the stranded kayaker?",
+                "answer": "lighthouse keeper",
+                "date": "2024-05-10",
+            },
+            {"id": "q2", "question": "When will the new tram line open?", "answer": "2028", "date": "2024-05-10"},
+        ],
+    )
+    for added, unchanged in ((2, 0), (0, 2)):  # the second run reuses the first one's index
+        result = CliRunner().invoke(cli, ["eval", questions, "--corpus", corpus, "--json"])
+        assert result.exit_code == 0, result.output
+        assert f"corpus: {added} added, {unchanged} unchanged, 0 failed" in result.stderr
+        report = json.loads(result.stdout)
+        assert report["retrieval"]["hybrid"]["Hit@1"] == 1.0 and report["answers"]["false_abstention"] == 0.0
+    assert not (tmp_path / "home" / "catalog.sqlite3").exists()  # the user's own archive is left alone
+    assert len(list((tmp_path / "home" / "eval").iterdir())) == 1
