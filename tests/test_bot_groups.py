@@ -150,3 +150,13 @@ async def test_a_kicked_bot_stops_sending_to_the_group(bot: App, server: FakeTel
     await server.async_wait_for(lambda: not state.is_active(group.id), timeout=10, what="group marked inactive")
     await asyncio.sleep(0.3)
     assert [r.status for r in server.requests if r.method == "sendMessage"] == [403]
+
+
+async def test_a_mention_asking_for_the_news_gets_the_briefing_in_the_group(bot: App, server: FakeTelegram) -> None:
+    alice = server.add_user("Alice")
+    group = server.add_group("Newsroom", members=[alice])
+    brief = await ask(server, group, alice, f"@{BOT} what's new since 2000?")
+    assert (brief.text or "").startswith("Top stories · since ")
+    assert "Velmar council approves a 12 km tram line" in (brief.text or "") and "1 outlet: " in (brief.text or "")
+    follow = await ask(server, group, alice, f"/ask@{BOT} {HARBOR_Q}")  # and questions still get answers
+    assert cited_titles(follow) == [HARBOR_TITLE]
