@@ -471,7 +471,8 @@ def demo(ctx: click.Context, no_chat: bool) -> None:
         st = archive.stats()
         click.echo(
             f"demo corpus: {report.added} added, {report.unchanged - report.duplicates} already there, "
-            f"{report.duplicates} syndicated copies stored once; the archive at {settings.home} "
+            f"{report.duplicates} syndicated {'copy' if report.duplicates == 1 else 'copies'} stored once; "
+            f"the archive at {settings.home} "
             f"holds {st.articles} articles from {len(st.sources)} outlets"
             + (f", {st.oldest.date()} .. {st.newest.date()}" if st.oldest and st.newest else "")
         )
