@@ -113,9 +113,13 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     period = briefing_request(question, s.clock())
     if period is not None:
         # "What happened this week?" asks for the news as a whole: the week's top stories, as /brief gives them.
+        # The stories are remembered one a line, so "tell me more about the second story" can follow.
         from bot.subscriptions import send_brief
 
-        await send_brief(update, context, period)
+        async with s.conversation(chat_id, thread):
+            digest = await send_brief(update, context, period)
+            stories = "\n".join(story.summary for story in digest.stories) if digest else ""
+            s.state.add_turn(chat_id, thread, question, stories)
         return
     async with s.conversation(chat_id, thread):
         history = s.state.turns(chat_id, thread, s.settings.history_turns)

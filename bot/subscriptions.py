@@ -319,12 +319,12 @@ async def brief(update: Update, context: Context) -> None:
     await send_brief(update, context, text)
 
 
-async def send_brief(update: Update, context: Context, text: str) -> None:
+async def send_brief(update: Update, context: Context, text: str) -> Digest | None:
     """The top stories of the window (and topic) that ``text`` names, in the chat's time zone, its followed topics
     first: for /brief and for questions that ask for the news as a whole ("what happened this week?")."""
     message = update.effective_message
     if message is None:
-        return
+        return None
     s = services(context)
     sub = _settings_of(s, message.chat.id)
     topic, since, until, label = brief_window(text, s.clock(), sub.tz)
@@ -337,6 +337,7 @@ async def send_brief(update: Update, context: Context, text: str) -> None:
         s.archive, s.settings, since=since, until=until, topics=sub.topics, topic=topic or None, llm=s.engine.llm
     )
     await send_text(context.bot, target, _brief_messages(digest, topic, label))
+    return digest
 
 
 def _brief_messages(digest: Digest, topic: str, label: str) -> list[str]:

@@ -184,3 +184,13 @@ def test_a_refusal_as_of_a_past_day_counts_what_the_archive_held_then(engine: An
     past = holdings(engine.answer("volcano eruption", today=TODAY - timedelta(days=5)).text)
     assert now[1] == TODAY.date().isoformat()
     assert past[1] == (TODAY - timedelta(days=5)).date().isoformat() and 0 < past[0] < now[0]
+
+
+def test_a_follow_up_can_point_at_a_story_of_a_briefing_by_its_place() -> None:
+    briefing = Turn("what happened this week?", "Storm Edda floods the harbour [1]\nBank of Norland raises rates [2]\n")
+    later = [briefing, Turn("tell me more about the first story", "The storm … [1]")]
+    assert "norland" in standalone_query("tell me more about the second story", [briefing]).lower()
+    assert "edda" in standalone_query("and story 1?", later).lower()  # the list two turns back still counts
+    assert "norland" in standalone_query("what about the last one?", later).lower()
+    assert standalone_query("Who won the first round?", [briefing]) == "Who won the first round?"
+    assert standalone_query("tell me about story 7", [briefing]) == "tell me about story 7"  # no such story

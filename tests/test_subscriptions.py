@@ -202,6 +202,10 @@ async def test_asking_what_happened_gets_the_briefing_of_that_period(bot: App, s
     assert week.startswith("Top stories · this week")
     assert "Edda" in week and "3 outlets: " in week and "House prices" in week
     assert (await say(server, alice, alice, "any news today?")).startswith("Top stories · today")
+    # The stories are remembered: a follow-up can point at one by its place.
+    second = week.split("\n\n")[2].split("\n")[0]  # the second story's headline
+    more = await say(server, alice, alice, "tell me more about the second story")
+    assert "[1]" in more and second in more, (second, more)
     # A question about something is still answered from the passages, with its own window.
     storm = await say(server, alice, alice, "What happened to the harbour this week?")
     assert not storm.startswith("Top stories") and "[1]" in storm
