@@ -7,13 +7,17 @@ STAMP := $(VENV)/.installed
 export NO_PROXY := 127.0.0.1,localhost,::1
 export no_proxy := 127.0.0.1,localhost,::1
 
-.PHONY: run test bench eval lint install clean
+.PHONY: run test bench eval lint install lock clean
 
-$(STAMP): pyproject.toml
+UV_VERSION := 0.13.9
+
+# Exactly what CI tested: every package pinned with its hashes in requirements.lock (`make lock` renews it).
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (set PY=...)"; exit 2; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check bot index tests bench
 	$(BIN)/ruff format --check bot index tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache pyproject.toml
 
 SHARED := ../shared/data
 RTQA := $(SHARED)/rtqa-2024
@@ -46,6 +51,11 @@ eval: $(STAMP)
 	mkdir -p bench/out
 	$(BIN)/briefbot eval $(RTQA)/questions_dev.jsonl.gz --null $(RTQA)/questions_null.jsonl.gz \
 		--corpus $(RTQA)/articles.jsonl.gz --modes hybrid,dense,keyword --run-out bench/out/rtqa-run.jsonl
+
+# After changing the dependencies in pyproject.toml: pin them (and their hashes) again.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 \
+		-o requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -139,9 +139,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from bot.answer import AnswerEngine
-    from bot.app import build_application
+    from bot.answering import AnswerEngine
     from bot.settings import Settings
+    from bot.telegram.app import build_application
     from index.archive import Archive
     from tests.bot_harness import bot_settings, polling
     from tests.fakes.telegram import FakeTelegram

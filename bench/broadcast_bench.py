@@ -45,7 +45,7 @@ def prepare_archive(home: Path) -> None:
 
 
 async def broadcast(home: Path, subscribers: int, groups: int) -> dict[str, Any]:
-    from bot.broadcast import make_bot, send_due_digests
+    from bot.delivery.broadcast import make_bot, send_due_digests
     from bot.settings import Settings
     from bot.state import State
     from index.archive import Archive

@@ -170,7 +170,7 @@ def calibrate() -> dict[str, object]:
     def unit(v: np.ndarray) -> np.ndarray:
         return v / np.linalg.norm(v)
 
-    from bot.cluster import _idf, _names, _pair_overlaps
+    from bot.digest.cluster import _idf, _names, _pair_overlaps
 
     names = [_names(r[2], r[3]) for r in rows]
     _, names_overlap = _pair_overlaps(names, _idf(names))

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from bot.answer import AnswerEngine
+    from bot.answering import AnswerEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,8 +48,7 @@ _WORDS = re.compile(r"[\w'’-]+")
 def features(engine: AnswerEngine, question: dict[str, Any]) -> tuple[list[list[float]], list[bool]]:
     """The top K hits of one question as feature rows, and whether each holds the answer."""
     from bot.evaluate import has_answer, unit
-    from bot.extractive import stem
-    from index.search import query_terms
+    from index.terms import query_terms, stem
 
     today = date.fromisoformat(question["date"])
     hits, evidence = engine.retrieve(question["question"], today=today, k=K)
@@ -119,7 +118,7 @@ def main() -> int:
     if not Path(args.questions).is_file():
         print(f"skipped: {args.questions} is absent")
         return 0
-    from bot.answer import AnswerEngine
+    from bot.answering import AnswerEngine
     from bot.evaluate import read_jsonl
     from bot.settings import load_settings
     from index.archive import Archive

@@ -6,19 +6,40 @@ configuration errors.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from telegram.error import InvalidToken, NetworkError
 
+from bot.answering import AnswerEngine, QuestionContext, make_llm
+from bot.ask import Asker, Reply
+from bot.delivery.broadcast import BroadcastReport, make_bot, send_due_digests
+from bot.demo import demo_records
+from bot.digest import compose_digest, render_digest_text
+from bot.evaluate import evaluate, report_lines
 from bot.settings import Settings, load_settings
-from index.errors import BriefbotError
+from bot.state import State, Turn
+from bot.telegram.app import RedactToken, run_bot
+from index.archive import Archive
+from index.errors import BriefbotError, ConfigError
+from index.feeds import FeedRegistry, import_opml
+from index.feeds import poll as poll_feeds
+from index.fetch import Fetcher
+from index.ingest import IngestReport
+from index.ingest import ingest as run_ingest
+from index.ingest import reindex as run_reindex
+from index.search import SearchFilters
+from index.sources import read_sources
+from index.timewin import parse_since
 
 log = logging.getLogger("briefbot")
 
@@ -82,9 +103,7 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 @contextmanager
-def open_archive(ctx: click.Context, *, check_model: bool = True) -> Iterator[Any]:
-    from index.archive import Archive
-
+def open_archive(ctx: click.Context, *, check_model: bool = True) -> Iterator[Archive]:
     archive = Archive(settings_of(ctx), check_model=check_model)
     try:
         yield archive
@@ -92,32 +111,23 @@ def open_archive(ctx: click.Context, *, check_model: bool = True) -> Iterator[An
         archive.close()
 
 
-class Progress:
-    """A one-line counter on stderr for long runs, only when stderr is a terminal."""
+class Bar:
+    """One progress bar of ``progress_bar``: ``step(done, total)`` (``total`` None while unknown)."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr, every: float = 0.5) -> None:
-        self.label = label
-        self.stream = stream
-        self.enabled = stream.isatty()
-        self.every = every
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.shown = False
+    def __init__(self, progress: Progress, label: str) -> None:
+        self.progress, self.task = progress, progress.add_task(label, total=None)
 
-    def update(self, text: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < self.every):
-            return
-        self.last = now
-        rate = ""
-        self.stream.write(f"\r{self.label}: {text}{rate} [{now - self.started:.0f}s]\x1b[K")
-        self.stream.flush()
-        self.shown = True
+    def step(self, done: int, total: int | None = None, *, label: str | None = None) -> None:
+        self.progress.update(self.task, completed=done, total=total, description=label)
 
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Bar]:
+    """A progress bar on stderr for long work (rich), drawn only when stderr is a terminal."""
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal, transient=True) as progress:
+        yield Bar(progress, label)
 
 
 def print_json(data: object) -> None:
@@ -136,20 +146,13 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
     recursively) or http(s) URLs of pages or feeds. Unchanged articles are skipped without re-embedding; one bad
     source never stops the others. Exit 1 when any item failed.
     """
-    from index.ingest import IngestReport
-    from index.ingest import ingest as run_ingest
-    from index.sources import read_sources
-
     settings = settings_of(ctx)
-    progress = Progress("ingest")
 
-    def show(r: IngestReport) -> None:
-        done = r.added + r.updated + r.unchanged + len(r.failed)
-        progress.update(f"{done} items, {r.added} added, {r.updated} updated, {len(r.failed)} failed")
+    def done(r: IngestReport) -> int:
+        return r.added + r.updated + r.unchanged + len(r.failed)
 
-    with open_archive(ctx) as archive:
-        report = run_ingest(archive, read_sources(sources, settings), progress=show)
-        progress.close()
+    with open_archive(ctx) as archive, progress_bar("ingest") as bar:
+        report = run_ingest(archive, read_sources(sources, settings), progress=lambda r: bar.step(done(r)))
         if as_json:
             print_json(report.as_json(archive))
         else:
@@ -189,12 +192,8 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
     """Re-embed every passage with the configured embedding model (BRIEFBOT_EMBEDDING_MODEL)."""
-    from index.ingest import reindex as run_reindex
-
-    progress = Progress("reindex")
-    with open_archive(ctx, check_model=False) as archive:
-        n = run_reindex(archive, progress=lambda done, total: progress.update(f"{done}/{total} passages"))
-    progress.close()
+    with open_archive(ctx, check_model=False) as archive, progress_bar("reindex") as bar:
+        n = run_reindex(archive, progress=bar.step)
     click.echo(f"re-embedded {n} passages with {settings_of(ctx).embedding_model}")
 
 
@@ -204,9 +203,7 @@ def feeds() -> None:
     """Registered feeds, polled by `briefbot poll` and by the bot on an interval."""
 
 
-def _registry(archive: Any) -> Any:
-    from index.feeds import FeedRegistry
-
+def _registry(archive: Archive) -> FeedRegistry:
     return FeedRegistry(archive.catalog.db)
 
 
@@ -215,8 +212,6 @@ def _registry(archive: Any) -> Any:
 @click.pass_context
 def feeds_add(ctx: click.Context, urls: tuple[str, ...]) -> None:
     """Register feeds by URL (or an .opml file to import all its feeds)."""
-    from index.feeds import import_opml
-
     with open_archive(ctx) as archive:
         reg = _registry(archive)
         for url in urls:
@@ -269,10 +264,6 @@ def feeds_remove(ctx: click.Context, urls: tuple[str, ...]) -> None:
 @click.pass_context
 def poll(ctx: click.Context, as_json: bool) -> None:
     """Poll every registered feed once (conditional GET) and ingest what is new."""
-    from index.feeds import poll as poll_feeds
-    from index.fetch import Fetcher
-    from index.ingest import ingest as run_ingest
-
     settings = settings_of(ctx)
     with open_archive(ctx) as archive, Fetcher(settings) as fetcher:
         report = run_ingest(archive, poll_feeds(_registry(archive), fetcher, settings))
@@ -309,32 +300,8 @@ def _date_option(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _engine(archive: Any, settings: Settings) -> Any:
-    from bot.answer import AnswerEngine
-    from bot.llm import make_llm
-
-    return AnswerEngine(archive, settings, llm=make_llm(settings))
-
-
-def answer_json(answer: Any) -> dict[str, object]:
-    return {
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "citations": [c.as_json() for c in answer.citations],
-        "passages": [{"article_id": p.article_id, "text": p.text, "score": round(p.score, 6)} for p in answer.passages],
-    }
-
-
-def answer_text(answer: Any) -> str:
-    lines = [answer.text]
-    if answer.citations:
-        lines.append("")
-        lines.append("Sources:")
-        for c in answer.citations:
-            day = c.published.date().isoformat() if c.published else "undated"
-            lines.append(f"  [{c.n}] {c.source}, {day}: {c.title}")
-            lines.append(f"      {c.url}")
-    return "\n".join(lines)
+def _asker(archive: Archive, settings: Settings) -> Asker:
+    return Asker(AnswerEngine(archive, settings, llm=make_llm(settings)))
 
 
 @cli.command()
@@ -357,8 +324,6 @@ def ask(
     today: str | None,
 ) -> None:
     """Answer a question from the archive, with numbered sources."""
-    from index.search import SearchFilters
-
     settings = settings_of(ctx)
     ref = _date_option(today)
     now = ref or datetime.now(UTC)
@@ -366,28 +331,32 @@ def ask(
     until_dt = _time_option(until, now, "--until")
     if since_dt and until_dt and until_dt <= since_dt:
         raise click.BadParameter(f"{until!r} is not after --since {since!r}", param_hint="--until")
-    text = " ".join(question).strip()
-    if not text:
-        raise click.UsageError("the question is empty")
-    if len(text) > settings.max_question_chars:
-        raise click.UsageError(
-            f"the question is too long ({len(text)} characters; at most {settings.max_question_chars}, "
-            "BRIEFBOT_MAX_QUESTION_CHARS)"
-        )
     with open_archive(ctx) as archive:
-        filters = SearchFilters(since=since_dt, until=until_dt, sources=_outlets(archive, sources))
-        engine = _engine(archive, settings)
-        plain = not (since or until or sources)  # "what's new?" with filters is a search, not a briefing
-        answer = (plain and engine.briefing(text, today=ref)) or engine.answer(text, today=ref, filters=filters, k=k)
+        sources_ = _outlets(archive, sources)
+        # "What's new?" with a filter is a search of what the filter admits, not a briefing.
+        filters = SearchFilters(since=since_dt, until=until_dt, sources=sources_) if since or until or sources else None
+        reply = _asker(archive, settings).reply_sync(
+            " ".join(question), QuestionContext(today=ref, filters=filters, k=k)
+        )
     if as_json:
-        print_json(answer_json(answer))
+        print_json(reply_json(reply))
     else:
-        click.echo(answer_text(answer))
+        click.echo(reply.answer.as_text())
+
+
+def reply_json(reply: Reply) -> dict[str, object]:
+    """``ask --json``: the answer, and the stories when the question asked for a briefing."""
+    out = reply.answer.as_json()
+    if reply.briefing is not None:
+        out["briefing"] = {
+            "period": reply.briefing.label,
+            "topic": reply.briefing.topic,
+            **reply.briefing.digest.as_json(),
+        }
+    return out
 
 
 def _time_option(value: str | None, now: datetime, name: str) -> datetime | None:
-    from index.timewin import parse_since
-
     if not value:
         return None
     try:
@@ -396,7 +365,7 @@ def _time_option(value: str | None, now: datetime, name: str) -> datetime | None
         raise click.BadParameter(str(exc), param_hint=name) from None
 
 
-def _outlets(archive: Any, names: Sequence[str]) -> tuple[str, ...]:
+def _outlets(archive: Archive, names: Sequence[str]) -> tuple[str, ...]:
     """``--source`` values as the archive spells its outlets (any case); an unknown one is a usage error that
     lists the outlets there are."""
     known = {o.casefold(): o for o in archive.catalog.sources()}
@@ -409,11 +378,9 @@ def _outlets(archive: Any, names: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def chat_loop(archive: Any, settings: Settings, stream: TextIO, *, prompt: bool) -> None:
+def chat_loop(archive: Archive, settings: Settings, stream: TextIO, *, prompt: bool) -> None:
     """Questions from ``stream`` (a terminal or piped lines), answers on stdout, follow-ups remembered."""
-    from bot.answer import Turn
-
-    engine = _engine(archive, settings)
+    asker = _asker(archive, settings)
     history: list[Turn] = []
     while True:
         if prompt:
@@ -437,9 +404,9 @@ def chat_loop(archive: Any, settings: Settings, stream: TextIO, *, prompt: bool)
         if len(question) > settings.max_question_chars:
             click.echo(f"That question is too long: at most {settings.max_question_chars} characters, please.\n")
             continue
-        answer = engine.briefing(question) or engine.answer(question, history=history[-settings.history_turns :])
+        answer = asker.reply_sync(question, QuestionContext(history=history[-settings.history_turns :])).answer
         history.append(Turn(question, answer.text))
-        click.echo(answer_text(answer))
+        click.echo(answer.as_text())
         click.echo("")
 
 
@@ -462,9 +429,6 @@ def chat(ctx: click.Context) -> None:
 def demo(ctx: click.Context, no_chat: bool) -> None:
     """Ingest the demo corpus (fictional sample articles, dated to end today) and start a chat. `make run` runs
     this."""
-    from bot.demo import demo_records
-    from index.ingest import ingest as run_ingest
-
     settings = settings_of(ctx)
     with open_archive(ctx) as archive:
         report = run_ingest(archive, demo_records(settings))
@@ -508,82 +472,29 @@ def eval_cmd(
     Prints Hit@1/5/10 and MRR@10 per retrieval mode, the answer string in replies, abstention on --null
     questions and false abstention on answerable ones, the share of quotes found verbatim, and latency.
     """
-    import hashlib
-    from pathlib import Path
-
-    from bot.evaluate import MODES, check_writable, read_jsonl, run_questions, summarise, write_run
-    from index.archive import Archive
-    from index.ingest import ingest as run_ingest
-    from index.sources import read_sources
-
-    chosen = [m.strip() for m in modes.split(",") if m.strip()]
-    if not chosen or any(m not in MODES for m in chosen):
-        raise click.BadParameter(f"modes must be among {', '.join(MODES)}", param_hint="--modes")
-    if "hybrid" not in chosen:
-        chosen.insert(0, "hybrid")
-    qs = read_jsonl(questions)[:limit]
-    nulls = read_jsonl(null_path)[:limit] if null_path else []
-    if run_out:
-        check_writable(run_out)
-    settings = settings_of(ctx)
-    if corpus:
-        # The corpus gets a home of its own beside the user's archive, reused by later runs.
-        key = hashlib.sha1(str(Path(corpus).resolve()).encode()).hexdigest()[:8]
-        name = Path(corpus).name.split(".")[0]
-        settings = settings.model_copy(update={"home": settings.home / "eval" / f"{name}-{key}"})
-    archive = Archive(settings)
-    try:
-        if corpus:
-            progress = Progress("ingest corpus")
-            report = run_ingest(
-                archive,
-                read_sources([corpus], settings),
-                progress=lambda r: progress.update(f"{r.added} added, {r.unchanged} unchanged"),
-            )
-            progress.close()
-            click.echo(
-                f"corpus: {report.added} added, {report.unchanged} unchanged, {len(report.failed)} failed "
-                f"({report.seconds:.0f}s); home {settings.home}",
-                err=True,
-            )
-        engine = _engine(archive, settings)
-        outcomes = {}
-        progress = Progress("eval")
-        for o in run_questions(engine, [*qs, *nulls], modes=chosen):
-            outcomes[o.id] = o
-            progress.update(f"{len(outcomes)}/{len(qs) + len(nulls)} questions")
-        progress.close()
-    finally:
-        archive.close()
-    if run_out:
-        write_run(run_out, outcomes.values())
-    result = summarise(qs, nulls, outcomes, chosen)
+    with progress_bar("ingest corpus") as bar:
+        result = evaluate(
+            settings_of(ctx),
+            questions,
+            null_path=null_path,
+            corpus=corpus,
+            modes=[m.strip() for m in modes.split(",") if m.strip()],
+            limit=limit,
+            run_out=run_out,
+            on_ingest=lambda r: bar.step(r.added + r.updated + r.unchanged + len(r.failed)),
+            on_question=lambda done, total: bar.step(done, total, label="eval"),
+        )
+    if "corpus" in result:
+        c = result["corpus"]
+        click.echo(
+            f"corpus: {c['added']} added, {c['unchanged']} unchanged, {c['failed']} failed ({c['seconds']:.0f}s); "
+            f"home {result['home']}",
+            err=True,
+        )
     if as_json:
         print_json(result)
-        return
-    for mode, m in result["retrieval"].items():
-        click.echo(
-            f"{mode:>36}: Hit@1 {m['Hit@1']:.3f}  Hit@5 {m['Hit@5']:.3f}  Hit@10 {m['Hit@10']:.3f}  "
-            f"MRR@10 {m['MRR@10']:.3f}  (n={m['n']})"
-        )
-    if "answers" in result:
-        a = result["answers"]
-        click.echo(
-            f"answers: string in reply {a['answer_string_in_reply']:.3f}, false abstention {a['false_abstention']:.3f}"
-        )
-    if "null" in result:
-        click.echo(f"null questions: abstention {result['null']['abstention']:.3f} (n={result['null']['n']})")
-        cv = result["null"].get("cross_validated")
-        if cv:
-            click.echo(
-                f"abstention threshold, {cv['folds']}-fold cross-validated: "
-                f"null abstention {cv['null_abstention']:.3f}, false abstention {cv['false_abstention']:.3f} "
-                f"(threshold {cv['threshold']:.3f})"
-            )
-    click.echo(f"quotes verbatim: {result['quotes']['verbatim']:.3f} of {result['quotes']['n']}")
-    if "latency_ms" in result:
-        lat = result["latency_ms"]
-        click.echo(f"latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms")
+    else:
+        click.echo("\n".join(report_lines(result)))
 
 
 # -- digests ---------------------------------------------------------------------------------------------------
@@ -605,9 +516,6 @@ def digest(
     TELEGRAM_BOT_TOKEN and BRIEFBOT_TELEGRAM_API_URL. Exit 1 when a delivery failed (a chat that blocked the
     bot is marked inactive, not counted as a failure).
     """
-    from bot.digest import render_digest_text
-    from bot.llm import make_llm
-
     settings = settings_of(ctx)
     if send:
         if since or until or topic:
@@ -619,8 +527,6 @@ def digest(
     until_dt = _time_option(until, now, "--until") or now
     if until_dt <= since_dt:
         raise click.BadParameter(f"--until ({until_dt.isoformat()}) is not after --since ({since_dt.isoformat()})")
-    from bot.digest import compose_digest
-
     with open_archive(ctx) as archive:
         result = compose_digest(
             archive,
@@ -637,18 +543,9 @@ def digest(
 
 
 def _send_digests(ctx: click.Context, settings: Settings, as_json: bool) -> None:
-    import asyncio
-
-    from telegram.error import InvalidToken, NetworkError
-
-    from bot.broadcast import make_bot, send_due_digests
-    from bot.llm import make_llm
-    from bot.state import State
-    from index.errors import ConfigError
-
     bot = make_bot(settings)
 
-    async def run(archive: Any, state: State) -> Any:
+    async def run(archive: Archive, state: State) -> BroadcastReport:
         llm = make_llm(settings)
         try:
             async with bot:
@@ -664,8 +561,6 @@ def _send_digests(ctx: click.Context, settings: Settings, as_json: bool) -> None
     except InvalidToken:
         raise ConfigError("Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN") from None
     except NetworkError as exc:
-        from bot.app import RedactToken
-
         reason = RedactToken().redact(str(exc))
         raise BriefbotError(f"cannot reach the Telegram Bot API at {settings.telegram_api_url}: {reason}") from None
     finally:
@@ -696,8 +591,6 @@ def run(ctx: click.Context) -> None:
     Needs TELEGRAM_BOT_TOKEN. BRIEFBOT_TELEGRAM_API_URL points it at a self-hosted Bot API server. SIGINT or
     SIGTERM stops it cleanly.
     """
-    from bot.app import run_bot
-
     run_bot(settings_of(ctx))
 
 

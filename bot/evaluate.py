@@ -1,13 +1,15 @@
-"""Evaluation on question sets with known answers (the rtqa-2024 format): retrieval and answer quality, latency.
+"""Evaluation on question sets with known answers (rtqa-2024's and newsqa-dev's format): retrieval and answer
+quality, abstention, latency; ``briefbot eval`` is ``evaluate`` and ``report_lines``.
 
+Questions go through ``bot.ask.Asker``, the entry every front door uses, so what is measured is what users get.
 Retrieval uses the DPR convention of ``shared/data/rtqa-2024/score.py``: a passage is a hit when it contains the
 answer string after normalisation. The run file we write is the one that scorer reads.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gzip
+import hashlib
 import json
 import math
 import statistics
@@ -19,9 +21,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.answer import AnswerEngine
-from bot.verify import bare, claims, markers, quotes
+from bot.answering import AnswerEngine, QuestionContext, make_llm
+from bot.answering.verify import bare, claims, markers, quotes
+from bot.ask import Asker
+from bot.settings import Settings
+from index.archive import Archive
 from index.errors import BriefbotError
+from index.ingest import IngestReport, ingest
+from index.sources import read_sources
 
 _QUOTES = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"',
@@ -45,8 +52,9 @@ def unit(title: str, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a .jsonl or .jsonl.gz file."""
+def read_jsonl(path: str | Path, *, answers: bool = True) -> list[dict[str, Any]]:
+    """Rows of a .jsonl or .jsonl.gz question file; ``answers``: each row must give its answer (a file of
+    questions the archive cannot answer need not)."""
     p = Path(path)
     if p.is_dir():
         raise BriefbotError(f"{path}: a folder, not a question file")
@@ -63,9 +71,11 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     for i, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or "id" not in row or "question" not in row:
             raise BriefbotError(f"{path}:{i}: a question needs 'id' and 'question'")
-        for key in ("question", "answer"):
+        for key in ("question", "answer") if answers else ("question",):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise BriefbotError(f"{path}:{i}: '{key}' must be a non-empty string")
+        if not answers and row.get("answer") is not None and not isinstance(row["answer"], str):
+            raise BriefbotError(f"{path}:{i}: 'answer' must be a string when given")
         if row.get("date") is not None:
             try:
                 date.fromisoformat(str(row["date"]))
@@ -102,7 +112,6 @@ class Outcome:
     mode_passages: dict[str, list[str]] = field(default_factory=dict)
     similarity: float = 0.0  # the evidence measures the abstention threshold is calibrated on
     coverage: float = 0.0
-    rare: float = 0.0
     forced: bool = False  # abstained with strong evidence (nothing quotable): no threshold changes that
 
 
@@ -122,33 +131,25 @@ def retrieval_metrics(questions: Sequence[dict[str, Any]], runs: dict[str, list[
 
 
 def run_questions(
-    engine: AnswerEngine,
+    asker: Asker,
     questions: Iterable[dict[str, Any]],
     *,
     modes: Sequence[str] = ("hybrid",),
     k: int = 10,
 ) -> Iterator[Outcome]:
     """Answer every question (its ``date`` is "today"); other modes add their retrieval only."""
+    engine = asker.engine
     for q in questions:
         today = date.fromisoformat(q["date"]) if q.get("date") else None
         started = time.perf_counter()
-        prepared = engine.prepare(q["question"], today=today, k=k)
-        if prepared.final is not None:
-            answer = prepared.final
-        elif engine.llm is not None:
-            answer = asyncio.run(engine._finish_in_own_loop(prepared))
-        else:
-            answer = prepared.extractive
+        answer = asker.reply_sync(q["question"], QuestionContext(today=today, k=k)).answer
         seconds = time.perf_counter() - started
-        titles = {
-            aid: a.title for aid, a in engine.archive.catalog.articles(p.article_id for p in answer.passages).items()
-        }
-        passages = [unit(titles.get(p.article_id, ""), p.text) for p in answer.passages]
+        passages = [unit(p.title, p.text) for p in answer.passages]
         out = Outcome(q["id"], passages, answer.text, answer.abstained, seconds)
-        out.similarity = prepared.evidence.similarity
-        out.coverage = prepared.evidence.coverage
-        out.rare = prepared.evidence.rare
-        out.forced = answer.abstained and prepared.evidence.strong
+        evidence = answer.evidence
+        if evidence is not None:
+            out.similarity, out.coverage = evidence.similarity, evidence.coverage
+            out.forced = answer.abstained and evidence.strong
         # Every quotation the reply shows must stand in an article its claim cites.
         by_n = {c.n: c.article_id for c in answer.citations}
         articles = engine.archive.catalog.articles(by_n.values())
@@ -161,7 +162,7 @@ def run_questions(
             if mode == "hybrid":
                 out.mode_passages[mode] = out.passages
             else:
-                hits, _ = engine.retrieve(q["question"], today=today, k=k, mode=mode)
+                hits, _ = engine.retrieve(q["question"], QuestionContext(today=today, k=k), mode=mode)  # type: ignore[arg-type]
                 out.mode_passages[mode] = [unit(h.title, h.text) for h in hits]
         yield out
 
@@ -197,11 +198,13 @@ def summarise(
         report["null"] = {
             "n": len(nulls),
             "abstention": sum(o.abstained for o in nulls) / len(nulls),
-            "old_answer_in_reply": sum(
-                1 for q in null_questions if has_answer(q["answer"], outcomes[q["id"]].answer_text)
-            )
-            / len(nulls),
         }
+        # An old answer (the null set's "what it used to be") counts only where the file gives one.
+        with_old = [q for q in null_questions if q["id"] in outcomes and q.get("answer")]
+        if with_old:
+            report["null"]["old_answer_in_reply"] = sum(
+                has_answer(q["answer"], outcomes[q["id"]].answer_text) for q in with_old
+            ) / len(with_old)
         dev_scores = [(o.similarity + o.coverage, o.forced) for o in answered]
         report["null"]["cross_validated"] = abstention_cv(
             dev_scores, [(o.similarity + o.coverage, o.forced) for o in nulls]
@@ -262,6 +265,96 @@ def write_run(path: str | Path, outcomes: Iterable[Outcome]) -> None:
                 "abstained": o.abstained,
                 "similarity": round(o.similarity, 4),
                 "coverage": round(o.coverage, 4),
-                "rare": round(o.rare, 4),
             }
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def eval_settings(settings: Settings, corpus: str | Path) -> Settings:
+    """The settings of ``corpus``'s evaluation home: a folder of its own under the user's home, reused by later
+    runs (the first embeds the whole corpus)."""
+    key = hashlib.sha1(str(Path(corpus).resolve()).encode()).hexdigest()[:8]
+    name = Path(corpus).name.split(".")[0]
+    return settings.model_copy(update={"home": settings.home / "eval" / f"{name}-{key}"})
+
+
+def evaluate(
+    settings: Settings,
+    questions: str | Path,
+    *,
+    null_path: str | Path | None = None,
+    corpus: str | Path | None = None,
+    modes: Sequence[str] = ("hybrid",),
+    limit: int | None = None,
+    run_out: str | Path | None = None,
+    on_ingest: Callable[[IngestReport], None] | None = None,
+    on_question: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """``briefbot eval``: read the question files (every problem named before anything runs), ingest ``corpus``
+    into its own home when given, answer every question, write the run file, and return the report.
+
+    Raises:
+        BriefbotError: a bad question file, an unknown mode, an unwritable run file.
+    """
+    chosen = list(dict.fromkeys(["hybrid", *modes]))
+    if any(m not in MODES for m in chosen):
+        raise BriefbotError(f"--modes must be among {', '.join(MODES)}")
+    qs = read_jsonl(questions)[:limit]
+    nulls = read_jsonl(null_path, answers=False)[:limit] if null_path else []
+    if run_out:
+        check_writable(run_out)
+    if corpus:
+        settings = eval_settings(settings, corpus)
+    archive = Archive(settings)
+    ingested: IngestReport | None = None
+    try:
+        if corpus:
+            ingested = ingest(archive, read_sources([str(corpus)], settings), progress=on_ingest)
+        asker = Asker(AnswerEngine(archive, settings, llm=make_llm(settings)))
+        outcomes: dict[str, Outcome] = {}
+        total = len(qs) + len(nulls)
+        for o in run_questions(asker, [*qs, *nulls], modes=chosen):
+            outcomes[o.id] = o
+            if on_question is not None:
+                on_question(len(outcomes), total)
+    finally:
+        archive.close()
+    if run_out:
+        write_run(run_out, outcomes.values())
+    result = summarise(qs, nulls, outcomes, chosen)
+    result["home"] = str(settings.home)
+    if ingested is not None:
+        result["corpus"] = {
+            "added": ingested.added,
+            "unchanged": ingested.unchanged,
+            "failed": len(ingested.failed),
+            "seconds": round(ingested.seconds, 1),
+        }
+    return result
+
+
+def report_lines(result: dict[str, Any]) -> list[str]:
+    """The report of ``evaluate`` as text lines."""
+    lines = [
+        f"{mode:>36}: Hit@1 {m['Hit@1']:.3f}  Hit@5 {m['Hit@5']:.3f}  Hit@10 {m['Hit@10']:.3f}  "
+        f"MRR@10 {m['MRR@10']:.3f}  (n={m['n']})"
+        for mode, m in result["retrieval"].items()
+    ]
+    if "answers" in result:
+        a = result["answers"]
+        lines.append(
+            f"answers: string in reply {a['answer_string_in_reply']:.3f}, false abstention {a['false_abstention']:.3f}"
+        )
+    if "null" in result:
+        lines.append(f"null questions: abstention {result['null']['abstention']:.3f} (n={result['null']['n']})")
+        cv = result["null"].get("cross_validated")
+        if cv:
+            lines.append(
+                f"abstention threshold, {cv['folds']}-fold cross-validated: "
+                f"null abstention {cv['null_abstention']:.3f}, false abstention {cv['false_abstention']:.3f} "
+                f"(threshold {cv['threshold']:.3f})"
+            )
+    lines.append(f"quotes verbatim: {result['quotes']['verbatim']:.3f} of {result['quotes']['n']}")
+    if "latency_ms" in result:
+        lat = result["latency_ms"]
+        lines.append(f"latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms")
+    return lines

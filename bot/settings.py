@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import NoDecode, SettingsError
 
+from index.errors import ConfigError
 from index.settings import IndexSettings
 
 IdList = Annotated[list[int], NoDecode]
@@ -84,14 +86,18 @@ class Settings(IndexSettings):
     def state_path(self) -> Path:
         return self.home / "state.sqlite3"
 
+    @property
+    def telegram_file_url(self) -> str:
+        """The file download base of ``telegram_api_url``: ``https://host/bot`` -> ``https://host/file/bot``."""
+        api = self.telegram_api_url.rstrip("/")
+        if api.endswith("/bot"):
+            return api[: -len("/bot")] + "/file/bot"
+        parts = urlsplit(api)
+        return f"{parts.scheme}://{parts.netloc}/file/bot"
+
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment and briefbot.toml; errors become ``ConfigError`` with the field named."""
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
-
-    from index.errors import ConfigError
-
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except SettingsError as exc:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.answer import Turn
 from index.db import connect, from_iso, migrate, transaction
 
 M001_CHATS_TURNS_FEEDBACK = """
@@ -116,6 +115,14 @@ MIGRATIONS: list[str] = [M001_CHATS_TURNS_FEEDBACK, M002_SUBSCRIPTIONS_DELIVERIE
 
 #: Tables keyed by ``chat_id`` whose rows follow a group when it becomes a supergroup.
 CHAT_TABLES = ("turns", "feedback", "subscriptions", "chat_topics", "deliveries")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A previous question of a chat and the answer it got (follow-up questions read them)."""
+
+    question: str
+    answer: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ recency prior favours newer news among equally relevant passages.
 from __future__ import annotations
 
 import math
-import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,188 +18,12 @@ import numpy as np
 
 from index.archive import Archive
 from index.store import NO_DATE
+from index.terms import query_terms
 
 Mode = Literal["hybrid", "dense", "keyword"]
 
 EXACT_SEARCH_MAX = 5000  # a filter admitting at most this many passages is searched exactly, vector by vector
 RRF_K = 60  # the constant of Cormack et al.'s reciprocal rank fusion
-
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "also",
-        "said",
-        "says",
-        "say",
-        "according",
-        "week",
-        "today",
-        "yesterday",
-        "month",
-        "year",
-        "years",
-        "ago",
-        "last",
-        "new",
-        "one",
-        "two",
-        "many",
-        "much",
-        "may",
-        "might",
-        "must",
-        "shall",
-        # question fillers: "what happened at the port?" is about the port
-        "happen",
-        "happened",
-        "happening",
-        "happens",
-        "latest",
-        "news",
-        # verbs of asking that name the kind of answer, not its subject ("what did the bank decide?")
-        "decide",
-        "decided",
-        "decides",
-        "tell",
-        "told",
-        "announce",
-        "announced",
-        "react",
-        "reacted",
-        "respond",
-        "responded",
-        "think",
-        "anything",
-        "something",
-        "know",
-    ]
-)
-_WORD = re.compile(r"[\w][\w'’-]*", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -280,18 +104,46 @@ class SearchResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def query_terms(text: str) -> list[str]:
-    """Content words of a query, lower-cased, stopwords dropped, order kept, no repeats."""
-    words = [w.lower().strip("'’-") for w in _WORD.findall(text)]
-    return list(dict.fromkeys(w for w in words if w and w not in STOPWORDS and (len(w) > 1 or w.isdigit())))
-
-
 def fts_query(text: str) -> str | None:
     """An FTS5 MATCH expression: every content word as a quoted term, OR-ed (BM25 ranks the overlap)."""
     terms = query_terms(text)
     if not terms:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+class WordWeights:
+    """How rare each word is among the archive's passages: IDF in BM25's form, floored at a small positive weight.
+
+    Document frequencies are counted by FTS5 when a word is first asked for and cached; the cache is dropped every
+    ``ttl`` seconds, so a long-running bot follows its archive as articles come in.
+    """
+
+    def __init__(self, archive: Archive, *, ttl: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.archive, self.ttl, self.clock = archive, ttl, clock
+        self._since = -math.inf
+        self._cache: dict[str, float] = {}
+        self._n = 1
+
+    def document_frequency(self, term: str) -> int:
+        """How many passages hold ``term`` (as FTS5 tokenises and stems it)."""
+        match = fts_query(term)
+        if match is None:
+            return 0
+        row = self.archive.catalog.db.execute(
+            "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (match,)
+        ).fetchone()
+        return int(row[0])
+
+    def __call__(self, term: str) -> float:
+        if self.clock() - self._since > self.ttl:
+            self._since, self._cache = self.clock(), {}
+            self._n = max(1, self.archive.catalog.counts()[1])
+        weight = self._cache.get(term)
+        if weight is None:
+            d = self.document_frequency(term)
+            weight = self._cache[term] = max(0.1, math.log(1 + (self._n - d + 0.5) / (d + 0.5)))
+        return weight
 
 
 class Searcher:

@@ -21,10 +21,10 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import pytest
 from telegram.ext import ExtBot
 
-from bot.answer import AnswerEngine
-from bot.app import ALLOWED_UPDATES, App, build_application, close_services
-from bot.handlers import Services
+from bot.answering import AnswerEngine
 from bot.settings import Settings
+from bot.telegram.app import ALLOWED_UPDATES, build_application, close_services
+from bot.telegram.services import App, Services
 from index.archive import Archive
 from index.article import ArticleRecord
 from tests.fakes.telegram import ChatRef, FakeTelegram, FakeUser, StoredMessage
@@ -178,7 +178,7 @@ async def running_bot(
 
 
 def services_of(app: App) -> Services:
-    services = app.bot_data["services"]
+    services = app.bot_data.services
     assert isinstance(services, Services)
     return services
 
@@ -209,7 +209,7 @@ def empty_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]
 @pytest.fixture
 async def bot(server: FakeTelegram, briefbot_home: Path) -> AsyncIterator[ExtBot[None]]:
     """A python-telegram-bot Bot talking to the fake server outside polling, as `digest --send` does."""
-    from bot.broadcast import make_bot
+    from bot.delivery.broadcast import make_bot
 
     async with make_bot(bot_settings(server, briefbot_home)) as client:
         yield client

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import NO_ANSWER, AnswerEngine, Turn, standalone_query
+from bot.answering import NO_ANSWER, AnswerEngine, QuestionContext
+from bot.answering.followup import standalone_query
+from bot.answering.verify import fold, quotes
 from bot.settings import Settings
-from bot.verify import fold, quotes
+from bot.state import Turn
 from index.archive import Archive
 from tests.conftest import DEMO_TODAY
 from tests.conftest import DEMO_TODAY as TODAY
@@ -33,7 +35,7 @@ def _articles(engine: AnswerEngine) -> dict[str, str]:
 
 
 def test_a_speech_question_quotes_the_speaker_verbatim_and_cites_the_article(engine: AnswerEngine) -> None:
-    answer = engine.answer("What did Tervania say about the sanctions?", today=TODAY)
+    answer = engine.answer_sync("What did Tervania say about the sanctions?", QuestionContext(today=TODAY))
     assert not answer.abstained
     assert answer.citations, answer.text
     assert "unlawful" in answer.text
@@ -52,14 +54,14 @@ def test_a_speech_question_quotes_the_speaker_verbatim_and_cites_the_article(eng
 
 
 def test_numbers_and_names_come_from_the_right_story(engine: AnswerEngine) -> None:
-    answer = engine.answer("Who scored the winner in the Norland Cup final?", today=TODAY)
+    answer = engine.answer_sync("Who scored the winner in the Norland Cup final?", QuestionContext(today=TODAY))
     assert not answer.abstained
     assert "Mensah" in answer.text
     assert any("Cup" in c.title for c in answer.citations)
 
 
 def test_nothing_on_it_means_an_honest_abstention(engine: AnswerEngine) -> None:
-    answer = engine.answer("What is the population of Mongolia's capital?", today=TODAY)
+    answer = engine.answer_sync("What is the population of Mongolia's capital?", QuestionContext(today=TODAY))
     assert answer.abstained
     assert answer.text.startswith(NO_ANSWER)
     assert answer.citations == []
@@ -68,12 +70,14 @@ def test_nothing_on_it_means_an_honest_abstention(engine: AnswerEngine) -> None:
 
 
 def test_a_window_with_no_articles_gets_no_answer_from_other_dates(engine: AnswerEngine) -> None:
-    answer = engine.answer("What did Tervania say about the sanctions in 2031?", today=TODAY)
+    answer = engine.answer_sync("What did Tervania say about the sanctions in 2031?", QuestionContext(today=TODAY))
     assert answer.abstained and "2031" in answer.text
-    answer = engine.answer("What did Tervania say about the sanctions last month?", today=TODAY)
+    answer = engine.answer_sync("What did Tervania say about the sanctions last month?", QuestionContext(today=TODAY))
     assert answer.abstained, answer.text
     # and the same question inside a window that holds the story is answered
-    assert not engine.answer("What did Tervania say about the sanctions this week?", today=TODAY).abstained
+    assert not engine.answer_sync(
+        "What did Tervania say about the sanctions this week?", QuestionContext(today=TODAY)
+    ).abstained
 
 
 def test_follow_up_questions_borrow_the_previous_topic() -> None:
@@ -86,7 +90,7 @@ def test_follow_up_questions_borrow_the_previous_topic() -> None:
 
 def test_follow_up_is_answered_in_context(engine: AnswerEngine) -> None:
     history = [Turn("What did the Bank of Norland decide about interest rates?", "")]
-    answer = engine.answer("And what did the governor say?", today=TODAY, history=history)
+    answer = engine.answer_sync("And what did the governor say?", QuestionContext(today=TODAY, history=history))
     assert not answer.abstained
     assert "Lindqvist" in answer.text
 
@@ -94,8 +98,9 @@ def test_follow_up_is_answered_in_context(engine: AnswerEngine) -> None:
 def test_filters_by_outlet(engine: AnswerEngine) -> None:
     from index.search import SearchFilters
 
-    answer = engine.answer(
-        "What did Tervania say about the sanctions?", today=TODAY, filters=SearchFilters(sources=("Meridian Wire",))
+    answer = engine.answer_sync(
+        "What did Tervania say about the sanctions?",
+        QuestionContext(today=TODAY, filters=SearchFilters(sources=("Meridian Wire",))),
     )
     assert not answer.abstained
     assert {c.source for c in answer.citations} == {"Meridian Wire"}
@@ -108,7 +113,7 @@ def test_unrelated_questions_do_not_borrow_the_previous_topic() -> None:
 
 
 def test_each_citation_carries_the_words_of_its_own_claims(engine: AnswerEngine) -> None:
-    answer = engine.answer("What did Tervania say about the sanctions?", today=DEMO_TODAY)
+    answer = engine.answer_sync("What did Tervania say about the sanctions?", QuestionContext(today=DEMO_TODAY))
     for c in answer.citations:
         for said in c.quote.split(" … "):
             assert said in answer.text  # what the citation vouches for is what the answer shows
@@ -117,16 +122,16 @@ def test_each_citation_carries_the_words_of_its_own_claims(engine: AnswerEngine)
 def test_a_quotation_is_shown_with_its_speaker_and_without_datelines(engine: AnswerEngine) -> None:
     """“Korvisk will have to reroute…” stands alone in its article, after “…,” said Petra Ilves: the answer
     quotes both, so the speaker is named; and no sentence keeps its "HALVIK, Nov 27 (Meridian Wire) - "."""
-    answer = engine.answer("What did Korvisk say about the sanctions?", today=TODAY)
+    answer = engine.answer_sync("What did Korvisk say about the sanctions?", QuestionContext(today=TODAY))
     claim = next(c for c in re.split(r"(?<=\]) ", answer.text) if "Korvisk will have to reroute" in c)
     assert "said Petra Ilves" in claim and claim.startswith("“The individual listings are symbolic.")
-    chirpline = engine.answer("What did the regulator do to Chirpline?", today=TODAY)
+    chirpline = engine.answer_sync("What did the regulator do to Chirpline?", QuestionContext(today=TODAY))
     assert "Meridian Wire) -" not in chirpline.text and "HALVIK" not in chirpline.text
     assert "Norland's data protection authority fined messaging app Chirpline" in chirpline.text
 
 
 def test_sentences_lose_their_datelines_only() -> None:
-    from bot.extractive import dateline_end
+    from bot.answering.extractive import dateline_end
 
     s = "HALVIK, Nov 27 (Meridian Wire) - Norland's data authority fined Chirpline on Friday."
     assert s[dateline_end(s) :] == "Norland's data authority fined Chirpline on Friday."
@@ -138,7 +143,7 @@ def test_sentences_lose_their_datelines_only() -> None:
 def test_every_quotation_shown_names_its_speaker(engine: AnswerEngine) -> None:
     """A quotation said by "she" comes with the sentence before it that names her; one whose speaker cannot be
     named is left out. Checked over speech questions whose articles quote people as “…,” he/she said."""
-    virta = engine.answer("What did Anneli Virta say?", today=TODAY).text
+    virta = engine.answer_sync("What did Anneli Virta say?", QuestionContext(today=TODAY)).text
     assert "Anneli Virta" in virta and "“Sanctions are for governments." in virta
     claim = next(c for c in re.split(r"(?<=\]) ", virta) if "Sanctions are for governments" in c)
     assert "Anneli Virta" in claim  # in the same claim as her words
@@ -148,29 +153,32 @@ def test_every_quotation_shown_names_its_speaker(engine: AnswerEngine) -> None:
         "Tell me about the Golden Gull",
         "What did Meridian Wire report about the sanctions?",
     ):
-        for claim in re.split(r"(?<=\]) ", engine.answer(question, today=TODAY).text):
+        for claim in re.split(r"(?<=\]) ", engine.answer_sync(question, QuestionContext(today=TODAY)).text):
             if quotes(claim) and re.search(r"\b(?:he|she|they) said\b", claim):
                 outside = re.sub(r"“[^”]*”", " ", claim)
                 assert re.search(r"\b[A-Z][a-z]+ [A-Z][a-z]+", outside), (question, claim)
 
 
 def test_a_speech_question_quotes_that_speaker_not_a_namesake(engine: AnswerEngine) -> None:
-    moreau = engine.answer("What did Daniel Moreau say?", today=TODAY).text
+    moreau = engine.answer_sync("What did Daniel Moreau say?", QuestionContext(today=TODAY)).text
     assert "Moreau" in moreau and "“We stopped playing football" in moreau
     assert "Okafor" not in moreau
 
 
 def test_the_refusal_names_the_period_in_plain_english(engine: AnswerEngine) -> None:
-    past = engine.answer("volcano eruption in the past 2 days", today=TODAY).text
+    past = engine.answer_sync("volcano eruption in the past 2 days", QuestionContext(today=TODAY)).text
     assert "in the archive for the past 2 days." in past
-    since = engine.answer("volcano eruption since Monday", today=TODAY).text
+    since = engine.answer_sync("volcano eruption since Monday", QuestionContext(today=TODAY)).text
     assert since.startswith(f"{NO_ANSWER} since Monday ")
-    assert f"{NO_ANSWER} for 2031. It holds" in engine.answer("Who won the chess final in 2031?", today=TODAY).text
+    assert (
+        f"{NO_ANSWER} for 2031. It holds"
+        in engine.answer_sync("Who won the chess final in 2031?", QuestionContext(today=TODAY)).text
+    )
 
 
 def test_verbs_of_asking_do_not_count_as_missing_evidence(engine: AnswerEngine) -> None:
     """'decide' names the kind of answer wanted; the articles say 'raised' instead. The question is answered."""
-    answer = engine.answer("What did the central bank decide?", today=TODAY)
+    answer = engine.answer_sync("What did the central bank decide?", QuestionContext(today=TODAY))
     assert not answer.abstained and "4.25%" in answer.text
 
 
@@ -180,8 +188,8 @@ def test_a_refusal_as_of_a_past_day_counts_what_the_archive_held_then(engine: An
         assert m, text
         return int(m[1]), m[2]
 
-    now = holdings(engine.answer("volcano eruption", today=TODAY).text)
-    past = holdings(engine.answer("volcano eruption", today=TODAY - timedelta(days=5)).text)
+    now = holdings(engine.answer_sync("volcano eruption", QuestionContext(today=TODAY)).text)
+    past = holdings(engine.answer_sync("volcano eruption", QuestionContext(today=TODAY - timedelta(days=5))).text)
     assert now[1] == TODAY.date().isoformat()
     assert past[1] == (TODAY - timedelta(days=5)).date().isoformat() and 0 < past[0] < now[0]
 

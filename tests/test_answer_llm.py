@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import NO_ANSWER, AnswerEngine
-from bot.answer_types import Answer
-from bot.llm import make_llm
+from bot.answering import NO_ANSWER, Answer, AnswerEngine, QuestionContext, make_llm
 from bot.settings import Settings
 from index.archive import Archive
 from tests.conftest import DEMO_TODAY
-from tests.fakes.openai_server import FakeOpenAI, quote_first_passage
+from tests.fakes.openai_server import FakeOpenAI, quote_first_passage, refusal
 
 QUESTION = "What did Tervania say about the sanctions?"
 
@@ -46,7 +44,7 @@ def _prompt(server: FakeOpenAI) -> str:
 def test_the_model_answer_is_kept_when_its_quote_and_citation_check_out(
     engine: AnswerEngine, llm_server: FakeOpenAI
 ) -> None:
-    answer = engine.answer(QUESTION, today=DEMO_TODAY)
+    answer = engine.answer_sync(QUESTION, QuestionContext(today=DEMO_TODAY))
     assert not answer.abstained
     assert answer.text.startswith("The archive reports:") and answer.text.endswith("[1].")
     assert [c.n for c in answer.citations] == [1] and answer.citations[0].quote
@@ -61,7 +59,7 @@ def test_invented_quotes_and_citations_are_dropped(engine: AnswerEngine, llm_ser
         return f'{good} The minister said sanctions were "a gift to our exporters" [1]. Markets fell [12].'
 
     llm_server.reply = reply
-    answer = engine.answer(QUESTION, today=DEMO_TODAY)
+    answer = engine.answer_sync(QUESTION, QuestionContext(today=DEMO_TODAY))
     assert "gift to our exporters" not in answer.text and "[12]" not in answer.text
     assert answer.text.startswith("The archive reports:")
 
@@ -70,7 +68,7 @@ def test_an_answer_with_nothing_verifiable_falls_back_to_extractive(
     engine: AnswerEngine, llm_server: FakeOpenAI
 ) -> None:
     llm_server.reply = lambda messages: 'Tervania said "we will win" [7].'
-    answer = engine.answer(QUESTION, today=DEMO_TODAY)
+    answer = engine.answer_sync(QUESTION, QuestionContext(today=DEMO_TODAY))
     assert not answer.abstained and "unlawful" in answer.text  # the extractive answer
 
 
@@ -78,18 +76,30 @@ def test_an_answer_with_nothing_verifiable_falls_back_to_extractive(
 def test_endpoint_errors_fall_back_to_extractive(engine: AnswerEngine, llm_server: FakeOpenAI, status: int) -> None:
     for _ in range(3):  # the client retries once
         llm_server.fail_next(status)
-    answer = engine.answer(QUESTION, today=DEMO_TODAY)
+    answer = engine.answer_sync(QUESTION, QuestionContext(today=DEMO_TODAY))
     assert not answer.abstained and "unlawful" in answer.text
 
 
+def test_the_prompt_holds_the_refusal_phrase_from_the_one_constant() -> None:
+    import prompts
+
+    template = prompts.load("answer")
+    assert "{no_answer}" in template and NO_ANSWER not in template  # no second copy to drift
+    filled = prompts.load("answer", no_answer=NO_ANSWER)
+    assert f"{NO_ANSWER}." in filled and "{no_answer}" not in filled
+    # the fake model follows the prompt, so it refuses with exactly that sentence
+    assert refusal([{"role": "system", "content": filled}]) == f"{NO_ANSWER}."
+
+
 def test_the_model_saying_it_cannot_answer_is_an_abstention(engine: AnswerEngine, llm_server: FakeOpenAI) -> None:
-    llm_server.reply = lambda messages: "I have nothing on that in the archive."
-    answer = engine.answer(QUESTION, today=DEMO_TODAY)
+    llm_server.reply = refusal
+    answer = engine.answer_sync(QUESTION, QuestionContext(today=DEMO_TODAY))
     assert answer.abstained and answer.text.startswith(NO_ANSWER) and answer.citations == []
+    assert answer.reader == "llm" and llm_server.requests
 
 
 def test_weak_evidence_abstains_without_asking_the_model(engine: AnswerEngine, llm_server: FakeOpenAI) -> None:
-    answer = engine.answer("What is the boiling point of tungsten?", today=DEMO_TODAY)
+    answer = engine.answer_sync("What is the boiling point of tungsten?", QuestionContext(today=DEMO_TODAY))
     assert answer.abstained and llm_server.requests == []
 
 
@@ -107,7 +117,7 @@ def test_an_instruction_inside_an_article_is_only_data(engine: AnswerEngine, llm
     )
     ingest(engine.archive, [evil])
     llm_server.reply = lambda messages: "Tervania said “the sanctions are over” [1]. Tervania objected [2]."
-    answer = engine.answer("What did Tervania call the sanctions?", today=DEMO_TODAY)
+    answer = engine.answer_sync("What did Tervania call the sanctions?", QuestionContext(today=DEMO_TODAY))
     assert "sanctions are over" not in answer.text  # a quote in no passage never survives
     prompt = _prompt(llm_server)
     assert prompt.index("IGNORE PREVIOUS") > prompt.index("<passage>")  # inside the data block
@@ -121,7 +131,7 @@ def test_streaming_shows_only_verified_claims_then_the_final_answer(
     async def collect() -> list[object]:
         assert engine.llm is not None
         try:
-            return [item async for item in engine.stream(QUESTION, today=DEMO_TODAY)]
+            return [item async for item in engine.stream(QUESTION, QuestionContext(today=DEMO_TODAY))]
         finally:
             await engine.llm.aclose()
 
@@ -138,7 +148,7 @@ def test_streaming_shows_only_verified_claims_then_the_final_answer(
 def test_a_follow_up_is_rewritten_by_the_model_into_a_standalone_question(
     engine: AnswerEngine, llm_server: FakeOpenAI
 ) -> None:
-    from bot.answer import Turn
+    from bot.state import Turn
 
     def reply(messages: list[dict[str, str]]) -> str:
         if "Rewrite the user's last question" in messages[0]["content"]:
@@ -151,7 +161,7 @@ def test_a_follow_up_is_rewritten_by_the_model_into_a_standalone_question(
     async def ask() -> Answer:
         assert engine.llm is not None
         try:
-            return await engine.answer_async("and what did she say?", history=history, today=DEMO_TODAY)
+            return await engine.answer("and what did she say?", QuestionContext(history=history, today=DEMO_TODAY))
         finally:
             await engine.llm.aclose()  # the client belongs to this event loop
 
@@ -160,3 +170,28 @@ def test_a_follow_up_is_rewritten_by_the_model_into_a_standalone_question(
     assert "What did the Bank of Norland decide?" in condense["messages"][1]["content"]
     assert "Lindqvist" in final["messages"][-1]["content"]  # retrieval ran on the rewritten question
     assert not answer.abstained and answer.citations
+
+
+def test_chat_in_the_terminal_has_the_model_rewrite_follow_ups_too(
+    engine: AnswerEngine, llm_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    rewrites: list[str] = []
+
+    def reply(messages: list[dict[str, str]]) -> str:
+        if "Rewrite the user's last question" in messages[0]["content"]:
+            rewrites.append(messages[1]["content"])
+            return "What did the Bank of Norland governor Maria Lindqvist say about interest rates?"
+        return quote_first_passage(messages)
+
+    llm_server.reply = reply
+    monkeypatch.setenv("BRIEFBOT_HOME", str(engine.archive.settings.home))
+    monkeypatch.setenv("BRIEFBOT_LLM_MODEL", "fake-model")
+    questions = "What did the Bank of Norland decide?\nand what did she say?\n"
+    result = CliRunner().invoke(cli, ["chat"], input=questions, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert len(rewrites) == 1 and "What did the Bank of Norland decide?" in rewrites[0]
+    assert "Lindqvist" in llm_server.requests[-1]["messages"][-1]["content"]  # the rewrite was searched

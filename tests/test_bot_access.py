@@ -10,9 +10,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import pytest
 
-from bot.access import Access, RateLimiter
-from bot.answer import AnswerEngine
+from bot.answering import AnswerEngine
 from bot.settings import Settings
+from bot.telegram.access import Access, RateLimiter
 from index.archive import Archive
 from tests import bot_harness as harness
 from tests.bot_harness import HARBOR_Q, HARBOR_TITLE, ask, cited_titles, copy_corpus, running_bot, services_of

@@ -12,8 +12,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import pytest
 
-from bot.answer import NO_ANSWER, AnswerEngine
-from bot.app import App
+from bot.answering import NO_ANSWER, AnswerEngine
+from bot.telegram.services import App
 from index.archive import Archive
 from tests import bot_harness as harness
 from tests.bot_harness import (

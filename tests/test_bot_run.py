@@ -17,8 +17,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import httpx
 import pytest
 
-from bot.answer import AnswerEngine
-from bot.app import ALLOWED_UPDATES, RedactToken, build_application, file_url
+from bot.answering import AnswerEngine
+from bot.settings import Settings
+from bot.telegram.app import ALLOWED_UPDATES, RedactToken, build_application
 from index.archive import Archive
 from index.errors import ConfigError
 from tests import bot_harness as harness
@@ -52,6 +53,9 @@ def child_env(briefbot_home: Path) -> Iterator[dict[str, str]]:
 
 
 def test_file_url_follows_the_api_url() -> None:
+    def file_url(api: str) -> str:
+        return Settings(telegram_api_url=api).telegram_file_url
+
     assert file_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
     assert file_url("http://127.0.0.1:8081/bot/") == "http://127.0.0.1:8081/file/bot"
     assert file_url("https://tg.example/custom") == "https://tg.example/file/bot"
@@ -94,8 +98,8 @@ async def test_the_token_never_reaches_the_logs(
 
 
 def test_run_needs_a_token(briefbot_home: Path) -> None:
-    from bot.app import run_bot
     from bot.settings import Settings
+    from bot.telegram.app import run_bot
 
     with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN is not set"):
         run_bot(Settings())
@@ -164,7 +168,7 @@ def test_briefbot_run_refuses_a_missing_or_rejected_token(server: FakeTelegram, 
 
 
 async def test_webhook_mode(server: FakeTelegram, briefbot_home: Path, archive: Archive, engine: AnswerEngine) -> None:
-    from bot.webhook import webhook_options
+    from bot.telegram.webhook import webhook_options
 
     port = unused_port()
     settings = bot_settings(
@@ -211,7 +215,7 @@ async def test_webhook_mode(server: FakeTelegram, briefbot_home: Path, archive: 
 
 
 def test_webhook_settings_are_checked(server: FakeTelegram, briefbot_home: Path) -> None:
-    from bot.webhook import webhook_options
+    from bot.telegram.webhook import webhook_options
 
     with pytest.raises(ConfigError, match="https"):
         webhook_options(bot_settings(server, briefbot_home, webhook_url="http://bot.example/hook"))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.answer import Turn
-from bot.state import MIGRATIONS, State
+from bot.state import MIGRATIONS, State, Turn
 
 
 def test_schema_is_migrated_once_and_survives_reopening(tmp_path: Path) -> None:

@@ -12,10 +12,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import pytest
 
-from bot.answer import AnswerEngine
-from bot.llm import make_llm
+from bot.answering import AnswerEngine, make_llm
 from bot.settings import Settings
-from bot.stream import GROUP_INTERVAL, PLACEHOLDER, PRIVATE_INTERVAL
+from bot.telegram.live import GROUP_INTERVAL, PLACEHOLDER, PRIVATE_INTERVAL
 from index.archive import Archive
 from tests import bot_harness as harness
 from tests.bot_harness import HARBOR_Q, HARBOR_TITLE, cited_titles, copy_corpus, running_bot, services_of
@@ -132,8 +131,8 @@ async def test_a_failing_model_falls_back_to_the_extractive_answer(
 
 
 async def test_live_answer_throttles_skips_repeats_and_waits_before_the_final_edit(server: FakeTelegram) -> None:
-    from bot.answer_types import Answer, Citation
-    from bot.stream import LiveAnswer, Target
+    from bot.answering import Answer, Citation
+    from bot.telegram.live import LiveAnswer, Target
 
     alice = server.add_user("Alice")
     now, slept = [100.0], []
@@ -166,8 +165,8 @@ async def test_live_answer_throttles_skips_repeats_and_waits_before_the_final_ed
 async def test_long_answers_are_split_and_only_the_first_part_replies(server: FakeTelegram) -> None:
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-    from bot.answer_types import Answer, Citation
-    from bot.stream import Target, send_answer
+    from bot.answering import Answer, Citation
+    from bot.telegram.live import Target, send_answer
 
     alice = server.add_user("Alice")
     group = server.add_group("Club", members=[alice])

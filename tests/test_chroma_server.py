@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.answer import AnswerEngine
+from bot.answering import AnswerEngine
 from bot.settings import Settings
 from index.archive import Archive
 from index.article import ArticleRecord
@@ -103,7 +103,7 @@ def test_ingest_and_answer_through_a_chroma_server(chroma_url: str, briefbot_hom
     assert report.added == 2
     assert archive.store.count() == archive.catalog.counts()[1]
     assert not (briefbot_home / "chroma").exists()  # nothing went to the local store
-    answer = AnswerEngine(archive, settings).answer("What did the harbour master say about the port?")
+    answer = AnswerEngine(archive, settings).answer_sync("What did the harbour master say about the port?")
     assert not answer.abstained and "quays are safe" in answer.text
     # re-ingest: unchanged, nothing embedded, the server keeps exactly one vector per passage
     again = ingest(archive, _records())

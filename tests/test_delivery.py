@@ -17,8 +17,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import pytest
 from telegram.ext import ExtBot
 
-from bot.broadcast import send_due_digests
-from bot.delivery import DeliveryLog, FloodGate, Outcome, deliver
+from bot.delivery.broadcast import send_due_digests
+from bot.delivery.outbox import DeliveryLog, FloodGate, Outcome, deliver
 from bot.state import State
 from index.archive import Archive
 from tests import bot_harness as harness

@@ -18,8 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.answer_types import Citation
-from bot.cluster import ClusterParams, cluster_articles, jaccard, shingles
+from bot.answering import Citation
 from bot.digest import (
     Digest,
     Story,
@@ -30,6 +29,7 @@ from bot.digest import (
     render_digest_text,
     summarize_stories,
 )
+from bot.digest.cluster import ClusterParams, cluster_articles, jaccard, shingles
 from bot.settings import Settings
 from index.archive import Archive
 from index.article import ArticleRecord

@@ -16,17 +16,8 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandler, filters
 
-from tests.fakes.telegram import (
-    DEFAULT_TOKEN,
-    METHODS,
-    NOT_MODIFIED,
-    QUERY_TOO_OLD,
-    UPDATE_TYPES,
-    FakeTelegram,
-    FloodLimits,
-    HtmlParseError,
-    parse_html,
-)
+from tests.fakes.telegram import DEFAULT_TOKEN, METHODS, FakeTelegram, FloodLimits, HtmlParseError, parse_html
+from tests.fakes.telegram.spec import NOT_MODIFIED, QUERY_TOO_OLD, UPDATE_TYPES
 
 SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "telegram-bot-api" / "api-10.0.json"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.answer import AnswerEngine
+from bot.answering import AnswerEngine
 from bot.settings import Settings
 from index.archive import Archive
 from index.article import ArticleRecord

@@ -10,15 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.answer_types import Answer, Citation
-from bot.render import (
-    escape,
-    render_answer,
-    render_plain,
-    render_sources_footer,
-    split_html_blocks,
-    visible_length,
-)
+from bot.answering import Answer, Citation
+from bot.html import escape, split_html_blocks, visible_length
+from bot.telegram.render import render_answer, render_plain, render_sources_footer
 
 ALLOWED = {"b", "i", "u", "s", "a", "code", "pre", "blockquote"}
 

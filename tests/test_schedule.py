@@ -21,23 +21,13 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import pytest
 from telegram.ext import ExtBot
 
-from bot.broadcast import send_due_digests
-from bot.delivery import DeliveryLog, FloodGate
-from bot.schedule import (
-    ALERTS_PER_HOUR,
-    DigestScheduler,
-    ZoneError,
-    alert_text,
-    last_due,
-    next_due,
-    parse_local_time,
-    parse_timezone,
-    poll_feeds,
-    send_alerts,
-    zone,
-)
+from bot.delivery.alerts import ALERTS_PER_HOUR, alert_text, poll_feeds, send_alerts
+from bot.delivery.broadcast import send_due_digests
+from bot.delivery.outbox import DeliveryLog, FloodGate
+from bot.delivery.schedule import DigestScheduler, last_due, next_due
 from bot.settings import Settings
 from bot.state import State
+from bot.zones import ZoneError, parse_local_time, parse_timezone, zone
 from index.archive import Archive
 from index.feeds import FeedRegistry
 from tests import bot_harness as harness
@@ -262,16 +252,16 @@ async def test_overlapping_triggers_send_one_digest(world: World) -> None:
 async def test_chats_due_at_the_same_instant_share_one_composed_digest(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.broadcast
+    import bot.delivery.broadcast
 
     composed: list[tuple[datetime, datetime]] = []
-    real = bot.broadcast.compose
+    real = bot.delivery.broadcast.compose_digest_async
 
     async def counting(*args: Any, **kwargs: Any) -> Any:
         composed.append((kwargs["since"], kwargs["until"]))
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(bot.broadcast, "compose", counting)
+    monkeypatch.setattr(bot.delivery.broadcast, "compose_digest_async", counting)
     bob = world.server.add_user("Bob")
     world.subscribe()
     world.state.set_timezone(bob.id, "Europe/Berlin", by=None)
@@ -418,7 +408,7 @@ async def test_feed_polling_ingests_new_articles_and_pushes_alerts(
 
 
 def test_the_bots_feed_polls_reach_public_addresses_only(web_server: WebServer, briefbot_home: Path) -> None:
-    from bot.schedule import _poll_once
+    from bot.delivery.alerts import _poll_once
     from tests.test_feeds import fixture_text
 
     feed = web_server.add("/rss.xml", fixture_text("rss.xml", web_server), content_type="application/rss+xml")

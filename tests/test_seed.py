@@ -6,9 +6,9 @@ import gzip
 import json
 from pathlib import Path
 
-from bot.answer import AnswerEngine
+from bot.answering import AnswerEngine
+from bot.answering.verify import bare, quotes
 from bot.settings import Settings
-from bot.verify import bare, quotes
 from index.archive import Archive
 from index.ingest import ingest
 from index.sources import read_sources
@@ -35,7 +35,7 @@ def test_what_did_the_kremlin_say_about_sanctions(shared_data: Path, tmp_path: P
     report = ingest(archive, read_sources([str(seed), str(distractors)], settings))
     assert report.failed == [] and report.added == kept + 1 and kept >= 10
 
-    answer = AnswerEngine(archive, settings).answer("What did the Kremlin say about sanctions?")
+    answer = AnswerEngine(archive, settings).answer_sync("What did the Kremlin say about sanctions?")
     assert not answer.abstained
     seed_text = seed.read_text(encoding="utf-8")
     first = answer.citations[0]

@@ -23,13 +23,13 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import pytest
 from click.testing import CliRunner
 
-from bot.answer import briefing_request
-from bot.app import App
 from bot.cli import cli
-from bot.delivery import DeliveryLog
-from bot.digest import brief_window
-from bot.schedule import next_due, zone
+from bot.delivery.outbox import DeliveryLog
+from bot.delivery.schedule import next_due
+from bot.digest import brief_window, briefing_request
 from bot.settings import Settings
+from bot.telegram.services import App
+from bot.zones import zone
 from index.archive import Archive
 from index.article import ArticleRecord
 from index.ingest import ingest

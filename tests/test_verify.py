@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.verify import claims, renumber, verify
+from bot.answering.verify import claims, renumber, verify
 
 SOURCES = {
     1: ["Peskov said: “we consider them illegal.” He spoke on Tuesday."],

@@ -23,6 +23,15 @@ from typing import Any
 JSON = dict[str, Any]
 
 _PASSAGE = re.compile(r"\[(\d+)\][^\n]*\n<passage>\n(.*?)\n</passage>", re.DOTALL)
+_REFUSAL = re.compile(r"reply with exactly this sentence and nothing else:\s*(?P<sentence>[^\n]+)")
+
+
+def refusal(messages: list[JSON]) -> str:
+    """The sentence the system prompt tells the model to reply with when the passages do not answer: the fake
+    model follows its instructions, so the phrase lives in the prompt alone."""
+    system = next((m["content"] for m in messages if m.get("role") == "system"), "")
+    found = _REFUSAL.search(system)
+    return found["sentence"].strip() if found else "I cannot answer that."
 
 
 def quote_first_passage(messages: list[JSON], extra: str = "") -> str:
@@ -30,7 +39,7 @@ def quote_first_passage(messages: list[JSON], extra: str = "") -> str:
     prompt = messages[-1]["content"] if messages else ""
     found = _PASSAGE.search(prompt)
     if found is None:
-        return "I have nothing on that in the archive."
+        return refusal(messages)
     sentence = re.split(r"(?<=[.!?])\s", found.group(2).strip(), maxsplit=1)[0].rstrip(".")
     sentence = sentence.replace("“", "").replace("”", "").replace('"', "")
     return f'The archive reports: "{sentence}" [1].{extra}'

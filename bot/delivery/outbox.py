@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
-from bot.render import visible_text
+from bot.html import visible_text
 from bot.state import State
 
 if TYPE_CHECKING:

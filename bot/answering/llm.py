@@ -8,11 +8,14 @@ Passages are numbered with outlet, date and title and fitted to a token budget c
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 import prompts
+from bot.answering.types import NO_ANSWER
 from bot.settings import Settings
 from index.search import Hit
 from index.tokens import count
@@ -66,8 +69,6 @@ class ChatLLM:
     """An OpenAI-compatible chat model."""
 
     def __init__(self, settings: Settings) -> None:
-        import openai
-
         if not settings.llm_model:
             raise ValueError("no LLM model configured")
         self.model = settings.llm_model
@@ -75,10 +76,8 @@ class ChatLLM:
         self._client: openai.AsyncOpenAI | None = None
 
     @property
-    def client(self) -> Any:
+    def client(self) -> openai.AsyncOpenAI:
         """The async client, made on first use: it belongs to the event loop that first uses it."""
-        import openai
-
         if self._client is None:
             self._client = openai.AsyncOpenAI(timeout=self.settings.llm_timeout, max_retries=1)
         return self._client
@@ -91,17 +90,15 @@ class ChatLLM:
 
     def messages(self, question: str, numbered: Numbered) -> list[dict[str, str]]:
         return [
-            {"role": "system", "content": prompts.load("answer")},
+            {"role": "system", "content": prompts.load("answer", no_answer=NO_ANSWER)},
             {"role": "user", "content": f"Passages:\n\n{context_block(numbered)}\n\nQuestion: {question}"},
         ]
 
     async def complete(self, messages: list[dict[str, str]]) -> str:
-        import openai
-
         try:
             resp = await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,
+                messages=_wire(messages),
                 temperature=0,
             )
         except openai.OpenAIError as exc:
@@ -115,12 +112,10 @@ class ChatLLM:
 
     async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
         """The reply as it grows: each item is the whole text so far."""
-        import openai
-
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,
+                messages=_wire(messages),
                 temperature=0,
                 stream=True,
             )
@@ -139,6 +134,19 @@ class ChatLLM:
             {"role": "user", "content": f"{turns}\nUser: {question}"},
         ]
         return await self.complete(messages)
+
+
+def _wire(messages: Sequence[Mapping[str, str]]) -> list[ChatCompletionMessageParam]:
+    """Our ``{"role", "content"}`` messages as the openai client types them."""
+    out: list[ChatCompletionMessageParam] = []
+    for m in messages:
+        if m["role"] == "system":
+            out.append({"role": "system", "content": m["content"]})
+        elif m["role"] == "assistant":
+            out.append({"role": "assistant", "content": m["content"]})
+        else:
+            out.append({"role": "user", "content": m["content"]})
+    return out
 
 
 def make_llm(settings: Settings) -> ChatLLM | None:

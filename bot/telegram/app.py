@@ -16,7 +16,6 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import (
@@ -30,7 +29,6 @@ from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -41,14 +39,20 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, conversation, handlers, subscriptions
-from bot.access import Access, RateLimiter
+from bot.answering import AnswerEngine, make_llm
+from bot.ask import Asker
+from bot.delivery.alerts import poll_feeds
+from bot.delivery.schedule import DigestScheduler, JobQueueTimer, utc_now
 from bot.settings import Settings
+from bot.state import State
+from bot.telegram import admin, conversation, handlers, subscriptions
+from bot.telegram.access import Access, RateLimiter
+from bot.telegram.services import CONTEXT_TYPES, App, BotContext, Services
+from bot.telegram.webhook import webhook_options
+from index.archive import Archive
 from index.errors import BriefbotError, ConfigError
 
 log = logging.getLogger(__name__)
-
-App = Application[Any, Any, Any, Any, Any, Any]
 
 #: The update types the bot asks Telegram for. Edited messages and channel posts are not among them: an
 #: edited question is not answered again (the answer to the first version stands), and channels are not chats.
@@ -142,17 +146,12 @@ def install_log_redaction(token: str) -> RedactToken:
 # -- the application -------------------------------------------------------------------------------------------
 
 
-def file_url(api_url: str) -> str:
-    """The file download base for an API base: ``https://host/bot`` -> ``https://host/file/bot``."""
-    api = api_url.rstrip("/")
-    if api.endswith("/bot"):
-        return api[: -len("/bot")] + "/file/bot"
-    parts = urlsplit(api)
-    return f"{parts.scheme}://{parts.netloc}/file/bot"
-
-
 def build_application(
-    settings: Settings, *, archive: Any = None, engine: Any = None, clock: Callable[[], datetime] | None = None
+    settings: Settings,
+    *,
+    archive: Archive | None = None,
+    engine: AnswerEngine | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> App:
     """The bot, wired: services in ``bot_data["services"]``, handlers, defaults, flood limits, digest jobs.
 
@@ -165,12 +164,6 @@ def build_application(
     Raises:
         ConfigError: no bot token.
     """
-    from bot.answer import AnswerEngine
-    from bot.llm import make_llm
-    from bot.schedule import DigestScheduler, JobQueueTimer, utc_now
-    from bot.state import State
-    from index.archive import Archive
-
     token = settings.telegram_token.get_secret_value().strip() if settings.telegram_token else ""
     if not token:
         raise ConfigError(
@@ -187,7 +180,8 @@ def build_application(
         ApplicationBuilder()
         .token(token)
         .base_url(settings.telegram_api_url)
-        .base_file_url(file_url(settings.telegram_api_url))
+        .base_file_url(settings.telegram_file_url)
+        .context_types(CONTEXT_TYPES)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .rate_limiter(AIORateLimiter(max_retries=3))
         .concurrent_updates(CONCURRENT_UPDATES)
@@ -195,10 +189,11 @@ def build_application(
         .post_shutdown(close_services)
         .build()
     )
-    services = app.bot_data["services"] = handlers.Services(
+    services = app.bot_data.services = Services(
         settings=settings,
         archive=archive,
         engine=engine,
+        asker=Asker(engine, settings),
         state=state,
         access=Access.from_settings(settings, aliases=state.migrated_from),
         limiter=RateLimiter(settings.rate_limit_per_minute),
@@ -278,7 +273,8 @@ async def _post_init(app: App) -> None:
     await app.bot.set_my_commands(PRIVATE_COMMANDS, scope=BotCommandScopeAllPrivateChats())
     await app.bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
     log.info("connected as @%s", app.bot.username)
-    s: handlers.Services = app.bot_data["services"]
+    s = app.bot_data.services
+    assert s is not None
     if s.digests is not None:
         s.digests.start()  # every subscription planned again from the database; missed ones caught up
     if app.job_queue is not None and s.settings.poll_minutes > 0:
@@ -286,11 +282,9 @@ async def _post_init(app: App) -> None:
         app.job_queue.run_repeating(_poll_job, interval=every, first=min(every, timedelta(minutes=1)), name="poll")
 
 
-async def _poll_job(context: Any) -> None:
+async def _poll_job(context: BotContext) -> None:
     """Poll the registered feeds, ingest what is new, push alerts."""
-    from bot.schedule import poll_feeds
-
-    s = handlers.services(context)
+    s = context.services
     await poll_feeds(
         state=s.state,
         archive=s.archive,
@@ -304,8 +298,8 @@ async def _poll_job(context: Any) -> None:
 
 async def close_services(app: App) -> None:
     """Close the state database, and the archive and the LLM client when the application opened them."""
-    s = app.bot_data.get("services")
-    if isinstance(s, handlers.Services):
+    s = app.bot_data.services
+    if s is not None:
         s.state.close()
         if s.owns_engine and s.engine.llm is not None:
             await s.engine.llm.client.close()
@@ -321,12 +315,11 @@ def run_bot(settings: Settings) -> None:
         BriefbotError: the Bot API could not be reached at start.
     """
     app = build_application(settings)
-    access: Access = app.bot_data["services"].access
+    assert app.bot_data.services is not None
+    access = app.bot_data.services.access
     (log.warning if access.is_open else log.info)(access.describe())
     try:
         if settings.webhook_url:
-            from bot.webhook import webhook_options
-
             options = webhook_options(settings)
             log.info(
                 "webhook mode: listening on %s:%d for %s", options["listen"], options["port"], settings.webhook_url

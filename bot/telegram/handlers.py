@@ -1,79 +1,28 @@
 """Telegram handlers: thin, typed, one idea each; the work is done by the services the CLI uses too.
 
-``bot.app`` registers them; ``Services`` (in ``bot_data["services"]``) carries the archive, the answer engine,
-the state, the settings and the access rules. Questions and answers live in ``bot.conversation``, admin commands
-in ``bot.admin``.
+``bot.telegram.app`` registers them; ``context.services`` (``bot.telegram.services``) carries the archive, the
+asker, the state, the settings and the access rules. Questions and answers live in
+``bot.telegram.conversation``, digest settings in ``bot.telegram.subscriptions``, admin commands in
+``bot.telegram.admin``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import html
 import logging
-import weakref
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
 
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import ChatMigrated, Forbidden, TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
-from bot.access import Access, RateLimiter
-from bot.answer import AnswerEngine
-from bot.delivery import FloodGate
-from bot.render import escape, split_html_blocks
-from bot.settings import Settings
-from bot.state import State
-from bot.stream import Target, send_text
+from bot.html import escape, link, split_html_blocks
+from bot.telegram.live import Target, send_text
+from bot.telegram.services import BotContext, Services
 from index.archive import Archive
-
-if TYPE_CHECKING:
-    from bot.schedule import DigestScheduler
 
 log = logging.getLogger(__name__)
 
-Context = ContextTypes.DEFAULT_TYPE
-
 LATEST_DEFAULT, LATEST_MAX = 5, 20
-
-
-@dataclass
-class Services:
-    """Everything handlers need, built once by ``bot.app.build_application``."""
-
-    settings: Settings
-    archive: Archive
-    engine: AnswerEngine
-    state: State
-    access: Access
-    limiter: RateLimiter
-    owns_archive: bool = True  # opened by build_application: closed at shutdown
-    owns_engine: bool = True
-    ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # aware UTC now (a seam for tests)
-    digests: DigestScheduler | None = None  # plans each subscribed chat's digest (None: no JobQueue)
-    gate: FloodGate = field(default_factory=FloodGate)  # flood limits shared by digests and alerts
-    _locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = field(
-        default_factory=weakref.WeakValueDictionary
-    )
-
-    @contextlib.asynccontextmanager
-    async def conversation(self, chat_id: int, thread_id: int | None) -> AsyncIterator[None]:
-        """One question at a time per chat and topic, so follow-ups see the turns before them."""
-        key = (chat_id, thread_id or 0)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            yield
-
-
-def services(context: Context) -> Services:
-    return cast(Services, context.bot_data["services"])
 
 
 def where(message: Message) -> tuple[int, int | None]:
@@ -91,11 +40,11 @@ async def reply(update: Update, text: str) -> None:
 # -- who is talking to whom (handler group -2) -----------------------------------------------------------------
 
 
-async def note_chat(update: Update, context: Context) -> None:
+async def note_chat(update: Update, context: BotContext) -> None:
     """Record the chat a message came from; a user who writes again after blocking the bot has unblocked it."""
     chat = update.effective_chat
     if update.message is not None and chat is not None and chat.type != ChatType.CHANNEL:
-        s = services(context)
+        s = context.services
         was_active = s.state.is_active(chat.id)
         s.state.seen_chat(chat.id, chat.type, chat.title or chat.full_name)
         if not was_active:
@@ -109,25 +58,25 @@ def replan(s: Services, *chat_ids: int) -> None:
             s.digests.plan(chat_id)
 
 
-async def my_chat_member(update: Update, context: Context) -> None:
+async def my_chat_member(update: Update, context: BotContext) -> None:
     """Record the bot being added to, removed from or blocked in a chat."""
     change = update.my_chat_member
     if change is None:
         return
     chat, status = change.chat, change.new_chat_member.status
-    state = services(context).state
+    state = context.services.state
     if status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
         state.deactivate(chat.id, "blocked" if chat.type == ChatType.PRIVATE else status, chat_type=chat.type)
-        replan(services(context), chat.id)
+        replan(context.services, chat.id)
         log.info("removed from chat %s (%s): %s", chat.id, chat.type, status)
     else:
         state.chat_added(chat.id, chat.type, chat.title or chat.full_name)
-        replan(services(context), chat.id)
+        replan(context.services, chat.id)
         log.info("added to chat %s (%s) as %s", chat.id, chat.type, status)
     raise ApplicationHandlerStop
 
 
-async def migrated(update: Update, context: Context) -> None:
+async def migrated(update: Update, context: BotContext) -> None:
     """Move a group's state to the supergroup it became."""
     message = update.effective_message
     if message is None:
@@ -138,8 +87,8 @@ async def migrated(update: Update, context: Context) -> None:
         old, new = message.migrate_from_chat_id, message.chat.id
     else:
         return
-    services(context).state.migrate_chat(old, new)
-    replan(services(context), old, new)
+    context.services.state.migrate_chat(old, new)
+    replan(context.services, old, new)
     log.info("group %s became supergroup %s: its conversation moved along", old, new)
     raise ApplicationHandlerStop
 
@@ -170,9 +119,9 @@ def addressed_to_bot(message: Message, username: str, bot_id: int) -> bool:
     return False
 
 
-async def gate(update: Update, context: Context) -> None:
+async def gate(update: Update, context: BotContext) -> None:
     """Let through only those the allow-lists admit; tell anyone else once per chat, then stay quiet."""
-    s = services(context)
+    s = context.services
     user, chat = update.effective_user, update.effective_chat
     query = update.callback_query
     if query is not None:
@@ -225,12 +174,12 @@ def _how_to_ask(message: Message, username: str) -> str:
     )
 
 
-async def start(update: Update, context: Context) -> None:
+async def start(update: Update, context: BotContext) -> None:
     """/start: what the bot does, what it holds, how to ask."""
     message = update.effective_message
     if message is None:
         return
-    s = services(context)
+    s = context.services
     name = escape(update.effective_user.first_name) if update.effective_user else "there"
     await reply(
         update,
@@ -240,12 +189,12 @@ async def start(update: Update, context: Context) -> None:
     )
 
 
-async def help_command(update: Update, context: Context) -> None:
+async def help_command(update: Update, context: BotContext) -> None:
     """/help: the commands, and how to ask in groups."""
     message = update.effective_message
     if message is None:
         return
-    s = services(context)
+    s = context.services
     lines = [
         _how_to_ask(message, context.bot.username),
         "I answer from the archive only, with numbered sources; follow-up questions remember the last few "
@@ -267,9 +216,9 @@ async def help_command(update: Update, context: Context) -> None:
     await reply(update, "\n\n".join(lines))
 
 
-async def sources(update: Update, context: Context) -> None:
+async def sources(update: Update, context: BotContext) -> None:
     """/sources: the outlets in the archive with their article counts."""
-    outlets = services(context).archive.catalog.sources()
+    outlets = context.services.archive.catalog.sources()
     if not outlets:
         await reply(update, "The archive is empty so far.")
         return
@@ -279,21 +228,19 @@ async def sources(update: Update, context: Context) -> None:
 
 
 def headline(n: int, title: str, url: str, source: str, published: str) -> str:
-    title_html = escape(title.strip() or url)
-    if url.startswith(("http://", "https://")) and not any(c.isspace() for c in url):
-        title_html = f'<a href="{html.escape(url, quote=True)}">{title_html}</a>'
+    title_html = link(url, escape(title.strip() or url))
     meta = " · ".join(p for p in (escape(source), published) if p)
     return f"{n}. {title_html}" + (f" · {meta}" if meta else "")
 
 
-async def latest(update: Update, context: Context) -> None:
+async def latest(update: Update, context: BotContext) -> None:
     """/latest [n]: the newest headlines, linked."""
     args = context.args or []
     if len(args) > 1 or (args and not args[0].isdigit()):
         await reply(update, f"Usage: /latest [n], e.g. /latest 10 (at most {LATEST_MAX}).")
         return
     n = min(max(int(args[0]) if args else LATEST_DEFAULT, 1), LATEST_MAX)
-    articles = services(context).archive.catalog.latest(n)
+    articles = context.services.archive.catalog.latest(n)
     if not articles:
         await reply(update, "The archive is empty so far.")
         return
@@ -304,12 +251,12 @@ async def latest(update: Update, context: Context) -> None:
     await reply(update, "<b>Latest</b>\n\n" + "\n\n".join(lines))
 
 
-async def whoami(update: Update, context: Context) -> None:
+async def whoami(update: Update, context: BotContext) -> None:
     """/whoami: the user, chat and topic ids (what the allow-lists need)."""
     message, user = update.effective_message, update.effective_user
     if message is None:
         return
-    s = services(context)
+    s = context.services
     chat_id, thread = where(message)
     lines = []
     if user is not None:
@@ -328,24 +275,24 @@ async def whoami(update: Update, context: Context) -> None:
     await reply(update, "\n".join(lines))
 
 
-async def reset(update: Update, context: Context) -> None:
+async def reset(update: Update, context: BotContext) -> None:
     """/reset: forget this chat's (and topic's) conversation."""
     message = update.effective_message
     if message is None:
         return
-    s = services(context)
+    s = context.services
     chat_id, thread = where(message)
     async with s.conversation(chat_id, thread):
         s.state.reset(chat_id, thread)
     await reply(update, "Done: I have forgotten our conversation here. Ask me anything.")
 
 
-async def unknown_command(update: Update, context: Context) -> None:
+async def unknown_command(update: Update, context: BotContext) -> None:
     """Any other command in a private chat."""
     await reply(update, "I don't know that command: /help lists what I can do.")
 
 
-async def not_text(update: Update, context: Context) -> None:
+async def not_text(update: Update, context: BotContext) -> None:
     """Stickers, photos, voice... in a private chat: say that questions are text."""
     await reply(update, "I read text only: send me your question as a message.")
 
@@ -353,10 +300,10 @@ async def not_text(update: Update, context: Context) -> None:
 # -- errors ----------------------------------------------------------------------------------------------------
 
 
-async def on_error(update: object, context: Context) -> None:
+async def on_error(update: object, context: BotContext) -> None:
     """The one error handler: the log gets the traceback, the user a short apology."""
     error = context.error
-    s = services(context)
+    s = context.services
     chat = update.effective_chat if isinstance(update, Update) else None
     if isinstance(error, Forbidden):
         if chat is not None:

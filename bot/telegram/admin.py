@@ -12,25 +12,30 @@ import logging
 
 from telegram import Update
 
-from bot.handlers import Context, headline, reply, services
-from bot.render import escape
+from bot.html import escape
 from bot.settings import Settings
+from bot.telegram.handlers import headline, reply
+from bot.telegram.services import BotContext
 from index.archive import Archive
 from index.errors import SourceError
+from index.feeds import FeedRegistry, looks_like_feed
+from index.fetch import Fetcher
+from index.ingest import ingest
+from index.sources import read_sources
 
 log = logging.getLogger(__name__)
 
 
-async def require_admin(update: Update, context: Context) -> bool:
+async def require_admin(update: Update, context: BotContext) -> bool:
     """True for an admin; anyone else is told politely, and nothing happens."""
     user = update.effective_user
-    if services(context).access.is_admin(user.id if user else None):
+    if context.services.access.is_admin(user.id if user else None):
         return True
     await reply(update, "Sorry, that command is for the bot's admins.")
     return False
 
 
-def _url_argument(context: Context) -> str | None:
+def _url_argument(context: BotContext) -> str | None:
     args = context.args or []
     if len(args) != 1 or not args[0].lower().startswith(("http://", "https://")):
         return None
@@ -39,9 +44,6 @@ def _url_argument(context: Context) -> str | None:
 
 def ingest_url(archive: Archive, settings: Settings, url: str) -> str:
     """Fetch and index one page or feed; the report as Telegram HTML. Blocking: run it in a thread."""
-    from index.fetch import Fetcher
-    from index.ingest import ingest
-    from index.sources import read_sources
 
     with Fetcher(settings, public_only=not settings.allow_private_urls) as fetcher:
         report = ingest(archive, read_sources([url], settings, fetcher=fetcher))
@@ -67,7 +69,7 @@ def ingest_url(archive: Archive, settings: Settings, url: str) -> str:
     return "\n".join(lines)
 
 
-async def ingest_command(update: Update, context: Context) -> None:
+async def ingest_command(update: Update, context: BotContext) -> None:
     """/ingest URL: fetch and index a page or feed (admins only)."""
     if not await require_admin(update, context):
         return
@@ -75,7 +77,7 @@ async def ingest_command(update: Update, context: Context) -> None:
     if url is None:
         await reply(update, "Usage: /ingest https://… (a web page or an RSS/Atom feed)")
         return
-    s = services(context)
+    s = context.services
     async with s.ingest_lock:  # one writer at a time; questions keep being answered meanwhile
         text = await asyncio.to_thread(ingest_url, s.archive, s.settings, url)
     await reply(update, text)
@@ -83,8 +85,6 @@ async def ingest_command(update: Update, context: Context) -> None:
 
 def add_feed(archive: Archive, settings: Settings, url: str) -> str:
     """Check that ``url`` is a reachable feed, then register it; the reply as HTML. Blocking."""
-    from index.feeds import FeedRegistry, looks_like_feed
-    from index.fetch import Fetcher
 
     try:
         with Fetcher(settings, public_only=not settings.allow_private_urls) as fetcher:
@@ -98,7 +98,7 @@ def add_feed(archive: Archive, settings: Settings, url: str) -> str:
     return f"Added feed {escape(feed.url)}.{every}"
 
 
-async def addfeed(update: Update, context: Context) -> None:
+async def addfeed(update: Update, context: BotContext) -> None:
     """/addfeed URL: register an RSS/Atom feed for polling (admins only)."""
     if not await require_admin(update, context):
         return
@@ -106,17 +106,16 @@ async def addfeed(update: Update, context: Context) -> None:
     if url is None:
         await reply(update, "Usage: /addfeed https://…/feed.xml")
         return
-    s = services(context)
+    s = context.services
     await reply(update, await asyncio.to_thread(add_feed, s.archive, s.settings, url))
 
 
-async def feeds(update: Update, context: Context) -> None:
+async def feeds(update: Update, context: BotContext) -> None:
     """/feeds: the registered feeds and how their polls went (admins only)."""
     if not await require_admin(update, context):
         return
-    from index.feeds import FeedRegistry
 
-    rows = FeedRegistry(services(context).archive.catalog.db).list()
+    rows = FeedRegistry(context.services.archive.catalog.db).list()
     if not rows:
         await reply(update, "No feeds registered: /addfeed URL adds one.")
         return
@@ -129,25 +128,24 @@ async def feeds(update: Update, context: Context) -> None:
     await reply(update, f"<b>{len(rows)} feeds</b>\n" + "\n".join(lines))
 
 
-async def removefeed(update: Update, context: Context) -> None:
+async def removefeed(update: Update, context: BotContext) -> None:
     """/removefeed URL: stop polling a feed (admins only)."""
     if not await require_admin(update, context):
         return
-    from index.feeds import FeedRegistry
 
     args = context.args or []
     if len(args) != 1:
         await reply(update, "Usage: /removefeed URL (see /feeds)")
         return
-    removed = FeedRegistry(services(context).archive.catalog.db).remove(args[0])
+    removed = FeedRegistry(context.services.archive.catalog.db).remove(args[0])
     await reply(update, f"Removed {escape(args[0])}." if removed else f"No such feed: {escape(args[0])}")
 
 
-async def stats(update: Update, context: Context) -> None:
+async def stats(update: Update, context: BotContext) -> None:
     """/stats: what the archive holds and how the bot is used (admins only)."""
     if not await require_admin(update, context):
         return
-    s = services(context)
+    s = context.services
     st = await asyncio.to_thread(s.archive.stats)
     used = s.state.stats()
     dates = f"{st.oldest.date()} .. {st.newest.date()}" if st.oldest and st.newest else "no dates"

@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from telegram import Update
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 
-from bot.access import too_long
-from bot.broadcast import compose
-from bot.digest import brief_window
-from bot.handlers import Context, Services, reply, services, where
-from bot.render import escape
-from bot.schedule import ALERTS_PER_HOUR, ZoneError, local_clock, parse_local_time, parse_timezone
+from bot.ask import QuestionError
+from bot.delivery.alerts import ALERTS_PER_HOUR
+from bot.digest import Briefing, render_digest
+from bot.html import escape
 from bot.state import Subscription
-from bot.stream import Target, send_text
-from index.search import query_terms
-
-if TYPE_CHECKING:
-    from bot.digest import Digest
+from bot.telegram.handlers import reply, where
+from bot.telegram.live import Target, send_text
+from bot.telegram.services import BotContext, Services
+from bot.zones import ZoneError, local_clock, parse_local_time, parse_timezone
+from index.terms import query_terms
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +41,21 @@ def _quote(topic: str) -> str:
     return f"“{escape(topic)}”"
 
 
-def _settings_of(s: Services, chat_id: int) -> Subscription:
+def chat_settings(s: Services, chat_id: int) -> Subscription:
+    """The chat's digest settings (zone, time, followed topics), the defaults when it set none."""
     return s.state.subscription(chat_id) or Subscription(
         chat_id, False, s.settings.digest_default_time, "UTC", None, None, ()
     )
 
 
-async def may_change(update: Update, context: Context) -> bool:
+async def may_change(update: Update, context: BotContext) -> bool:
     """True in private chats, and in groups for the group's administrators and the bot's admins; anyone else
     is told who may."""
     message, user = update.effective_message, update.effective_user
     if message is None:
         return False
     chat = message.chat
-    if chat.type == ChatType.PRIVATE or services(context).access.is_admin(user.id if user else None):
+    if chat.type == ChatType.PRIVATE or context.services.access.is_admin(user.id if user else None):
         return True
     if message.sender_chat is not None and message.sender_chat.id == chat.id:
         return True  # an anonymous administrator writes as the group itself
@@ -73,8 +71,8 @@ async def may_change(update: Update, context: Context) -> bool:
     return False
 
 
-def _plan(context: Context, chat_id: int) -> datetime | None:
-    digests = services(context).digests
+def _plan(context: BotContext, chat_id: int) -> datetime | None:
+    digests = context.services.digests
     return digests.plan(chat_id) if digests is not None else None
 
 
@@ -82,7 +80,7 @@ def _next_line(sub: Subscription, next_at: datetime | None) -> str:
     return f"Next: {local_clock(next_at, sub.tz)}." if next_at else ""
 
 
-def _text_after_command(context: Context) -> str:
+def _text_after_command(context: BotContext) -> str:
     return " ".join(context.args or []).strip()
 
 
@@ -99,12 +97,12 @@ def _topic_problem(topic: str) -> str | None:
 # -- subscribing -----------------------------------------------------------------------------------------------
 
 
-async def subscribe(update: Update, context: Context) -> None:
+async def subscribe(update: Update, context: BotContext) -> None:
     """/subscribe [HH:MM]: a daily digest here at that local time (default 08:00)."""
     message = update.effective_message
     if message is None or not await may_change(update, context):
         return
-    s = services(context)
+    s = context.services
     try:
         local_time = parse_local_time(_text_after_command(context) or s.settings.digest_default_time)
     except ZoneError as exc:
@@ -125,12 +123,12 @@ async def subscribe(update: Update, context: Context) -> None:
     await reply(update, "\n".join(line for line in lines if line))
 
 
-async def unsubscribe(update: Update, context: Context) -> None:
+async def unsubscribe(update: Update, context: BotContext) -> None:
     """/unsubscribe: no more daily digests here (time zone and topics are kept)."""
     message = update.effective_message
     if message is None or not await may_change(update, context):
         return
-    s = services(context)
+    s = context.services
     user = update.effective_user
     chat_id = message.chat.id
     if s.state.unsubscribe(chat_id, by=user.id if user else None):
@@ -140,16 +138,16 @@ async def unsubscribe(update: Update, context: Context) -> None:
         await reply(update, "This chat is not subscribed. /subscribe [HH:MM] starts a daily digest.")
 
 
-async def timezone_command(update: Update, context: Context) -> None:
+async def timezone_command(update: Update, context: BotContext) -> None:
     """/timezone ZONE: the chat's time zone (IANA name or UTC offset) for digest times and /brief's days."""
     message = update.effective_message
     if message is None:
         return
-    s = services(context)
+    s = context.services
     chat_id = message.chat.id
     text = _text_after_command(context)
     if not text:
-        sub = _settings_of(s, chat_id)
+        sub = chat_settings(s, chat_id)
         await reply(
             update,
             f"The time zone here is <b>{escape(sub.tz)}</b> (it is {local_clock(s.clock(), sub.tz, with_zone=False)} "
@@ -166,7 +164,7 @@ async def timezone_command(update: Update, context: Context) -> None:
         return
     user = update.effective_user
     s.state.set_timezone(chat_id, name, by=user.id if user else None, default_time=s.settings.digest_default_time)
-    sub = _settings_of(s, chat_id)
+    sub = chat_settings(s, chat_id)
     next_at = _plan(context, chat_id)
     there = local_clock(s.clock(), name, with_zone=False)
     lines = [f"🕗 Time zone set to <b>{escape(name)}</b> (it is {there} there)."]
@@ -180,12 +178,12 @@ async def timezone_command(update: Update, context: Context) -> None:
 # -- topics ----------------------------------------------------------------------------------------------------
 
 
-async def follow(update: Update, context: Context) -> None:
+async def follow(update: Update, context: BotContext) -> None:
     """/follow TOPIC: stories about it come first in this chat's digests."""
     message = update.effective_message
     if message is None or not await may_change(update, context):
         return
-    s = services(context)
+    s = context.services
     topic = _text_after_command(context)
     problem = _topic_problem(topic)
     if problem:
@@ -201,7 +199,7 @@ async def follow(update: Update, context: Context) -> None:
         await reply(update, f"Already following {_quote(topic)}. /topics lists what you follow.")
 
 
-async def unfollow(update: Update, context: Context) -> None:
+async def unfollow(update: Update, context: BotContext) -> None:
     """/unfollow TOPIC: stop putting it first."""
     message = update.effective_message
     if message is None or not await may_change(update, context):
@@ -210,7 +208,7 @@ async def unfollow(update: Update, context: Context) -> None:
     if not topic:
         await reply(update, "Usage: /unfollow TOPIC (/topics lists them).")
         return
-    if services(context).state.remove_topic(message.chat.id, "follow", topic):
+    if context.services.state.remove_topic(message.chat.id, "follow", topic):
         await reply(update, f"Stopped following {_quote(topic)}.")
     else:
         await reply(update, f"You don't follow {_quote(topic)}: /topics lists what you follow.")
@@ -230,20 +228,20 @@ def _topics_text(s: Services, chat_id: int) -> str:
     return "\n\n".join(lines)
 
 
-async def topics(update: Update, context: Context) -> None:
+async def topics(update: Update, context: BotContext) -> None:
     """/topics: the followed topics and alert topics of this chat."""
     message = update.effective_message
     if message is not None:
-        await reply(update, _topics_text(services(context), message.chat.id))
+        await reply(update, _topics_text(context.services, message.chat.id))
 
 
-async def settings_command(update: Update, context: Context) -> None:
+async def settings_command(update: Update, context: BotContext) -> None:
     """/settings: this chat's digest time, zone, topic, followed topics and alerts."""
     message = update.effective_message
     if message is None:
         return
-    s = services(context)
-    sub = _settings_of(s, message.chat.id)
+    s = context.services
+    sub = chat_settings(s, message.chat.id)
     if sub.subscribed:
         where_ = f" in forum topic {sub.thread_id}" if sub.thread_id is not None else ""
         next_at = s.digests.next_run(sub.chat_id) if s.digests is not None else None
@@ -256,12 +254,12 @@ async def settings_command(update: Update, context: Context) -> None:
     await reply(update, "\n\n".join(lines))
 
 
-async def alert(update: Update, context: Context) -> None:
+async def alert(update: Update, context: BotContext) -> None:
     """/alert TOPIC: push new articles about TOPIC as they come in; /alert off [TOPIC] stops."""
     message = update.effective_message
     if message is None:
         return
-    s = services(context)
+    s = context.services
     chat_id, thread = where(message)
     text = _text_after_command(context)
     if not text:
@@ -300,14 +298,16 @@ async def alert(update: Update, context: Context) -> None:
 # -- on demand -------------------------------------------------------------------------------------------------
 
 
-async def brief(update: Update, context: Context) -> None:
+async def brief(update: Update, context: BotContext) -> None:
     """/brief [topic] [time window]: the top stories now ("/brief sanctions this week"; plain: the last 24 h)."""
     message, user = update.effective_message, update.effective_user
     if message is None:
         return
-    s = services(context)
+    s = context.services
     text = _text_after_command(context)
-    if too_long(text, s.settings):
+    try:
+        s.asker.check(text or "/brief")
+    except QuestionError:
         await reply(update, f"That is too long: at most {s.settings.max_question_chars} characters, please.")
         return
     user_id = user.id if user else message.chat.id
@@ -316,38 +316,25 @@ async def brief(update: Update, context: Context) -> None:
         if s.limiter.should_tell(user_id, wait):
             await reply(update, f"One moment: please try again in {max(1, round(wait))} seconds.")
         return
-    await send_brief(update, context, text)
-
-
-async def send_brief(update: Update, context: Context, text: str) -> Digest | None:
-    """The top stories of the window (and topic) that ``text`` names, in the chat's time zone, its followed topics
-    first: for /brief and for questions that ask for the news as a whole ("what happened this week?")."""
-    message = update.effective_message
-    if message is None:
-        return None
-    s = services(context)
-    sub = _settings_of(s, message.chat.id)
-    topic, since, until, label = brief_window(text, s.clock(), sub.tz)
     target = Target.of(message)
     try:
         await context.bot.send_chat_action(target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id)
     except TelegramError as exc:
         log.debug("typing indicator failed: %s", exc)
-    digest = await compose(
-        s.archive, s.settings, since=since, until=until, topics=sub.topics, topic=topic or None, llm=s.engine.llm
-    )
-    await send_text(context.bot, target, _brief_messages(digest, topic, label))
-    return digest
+    sub = chat_settings(s, message.chat.id)
+    result = await s.asker.brief(text, now=s.clock(), tz=sub.tz, topics=sub.topics)
+    assert result.briefing is not None
+    await send_text(context.bot, target, brief_messages(result.briefing))
 
 
-def _brief_messages(digest: Digest, topic: str, label: str) -> list[str]:
-    from bot.digest import render_digest
-
+def brief_messages(briefing: Briefing) -> list[str]:
+    """A briefing as Telegram messages: a title naming the period (and topic), then the stories."""
+    topic, label = briefing.topic, briefing.label
     about = f" about “{topic}”" if topic else ""
     empty = f"Nothing{{about}} in the archive for {_braces(label)}."
     if topic:
         empty += f" Try a longer window, e.g. /brief {_braces(topic)} this week."
-    return render_digest(digest, title=f"Top stories{about} · {label}", empty_text=empty)
+    return render_digest(briefing.digest, title=f"Top stories{about} · {label}", empty_text=empty)
 
 
 def _braces(text: str) -> str:

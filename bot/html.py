@@ -1,4 +1,4 @@
-"""Answers as Telegram messages: HTML parse mode, linked ``[n]`` markers, a sources footer, safe splitting.
+"""Telegram's HTML: escaping, what a message shows and how long it counts, linking, and splitting into messages.
 
 Telegram's rules, which everything here follows:
 
@@ -8,10 +8,11 @@ Telegram's rules, which everything here follows:
   decoded, counted in UTF-16 code units (an emoji outside the BMP counts 2).
 - A message must be valid on its own: a tag opened in one message cannot close in the next.
 
-So answers are rendered to blocks (paragraphs, the footer) of valid HTML, and ``split_html_blocks`` packs
-blocks into messages, splitting only between blocks; a block too long for one message is cut at a line, then a
-sentence, then a word boundary, with its open tags closed before the cut and reopened after it. Links (a
-citation marker, a linked title) are never cut.
+So text is rendered to blocks (paragraphs, a footer) of valid HTML, and ``split_html_blocks`` packs blocks into
+messages, splitting only between blocks; a block too long for one message is cut at a line, then a sentence,
+then a word boundary, with its open tags closed before the cut and reopened after it. Links (a citation
+marker, a linked title) are never cut. Answers (``bot.telegram.render``), digests (``bot.digest.render``) and
+alerts all render through here.
 """
 
 from __future__ import annotations
@@ -22,15 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bot.answer_types import Answer, Citation
-
 __all__ = [
     "MAX_MESSAGE_LEN",
     "MAX_RAW_LEN",
     "escape",
-    "render_answer",
-    "render_plain",
-    "render_sources_footer",
+    "link",
+    "link_url",
     "split_html_blocks",
     "visible_length",
     "visible_text",
@@ -39,10 +37,8 @@ __all__ = [
 MAX_MESSAGE_LEN = 4096
 # Links make the raw HTML longer than what Telegram counts; keep requests well-sized all the same.
 MAX_RAW_LEN = 10000
-LONG_QUOTE = 200
 
-_MARKER = re.compile(r"\[(\d{1,4})\]")
-_PARAGRAPHS = re.compile(r"\n[ \t]*\n\s*")
+MARKER = re.compile(r"\[(\d{1,4})\]")
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);")
 _TOKEN = re.compile(rf"{_TAG.pattern}|{_ENTITY.pattern}|[\s\S]")
@@ -69,8 +65,8 @@ def visible_length(html_text: str) -> int:
     return _utf16(visible_text(html_text))
 
 
-def _link_url(url: str) -> str | None:
-    """``url`` when Telegram can link it (http or https, no spaces), else None."""
+def link_url(url: str) -> str | None:
+    """``url`` when Telegram can link it (http or https with a host, no spaces or control characters), else None."""
     url = url.strip()
     if not url or any(ch.isspace() or ord(ch) < 32 for ch in url):
         return None
@@ -80,100 +76,12 @@ def _link_url(url: str) -> str | None:
     return url
 
 
-def _link(url: str | None, text_html: str) -> str:
-    if url is None:
+def link(url: str | None, text_html: str) -> str:
+    """``text_html`` linked to ``url`` when Telegram can link it; the text alone otherwise."""
+    href = link_url(url) if url else None
+    if href is None:
         return text_html
-    return f'<a href="{html.escape(url, quote=True)}">{text_html}</a>'
-
-
-def _text_with_markers(text: str, citations: dict[int, Citation]) -> str:
-    out: list[str] = []
-    pos = 0
-    for m in _MARKER.finditer(text):
-        out.append(escape(text[pos : m.start()]))
-        citation = citations.get(int(m[1]))
-        out.append(_link(_link_url(citation.url) if citation else None, escape(m[0])))
-        pos = m.end()
-    out.append(escape(text[pos:]))
-    return "".join(out)
-
-
-def _paragraphs(text: str) -> list[str]:
-    return [p.strip() for p in _PARAGRAPHS.split(text.strip()) if p.strip()]
-
-
-def _source_line(citation: Citation, *, linked: bool) -> str:
-    parts = []
-    if citation.source.strip():
-        parts.append(escape(citation.source.strip()))
-    if citation.published is not None:
-        parts.append(citation.published.date().isoformat())
-    title = citation.title.strip() or citation.url.strip() or "untitled"
-    url = _link_url(citation.url) if linked else None
-    parts.append(_link(url, escape(title)))
-    line = f"{citation.n}. " + " · ".join(parts)
-    quote = citation.quote.strip()
-    if len(quote) > LONG_QUOTE:
-        line += f"\n<blockquote expandable>{escape(quote)}</blockquote>"
-    return line
-
-
-def _sorted_citations(citations: Sequence[Citation]) -> list[Citation]:
-    seen: dict[int, Citation] = {}
-    for citation in citations:
-        seen.setdefault(citation.n, citation)
-    return [seen[n] for n in sorted(seen)]
-
-
-def render_sources_footer(citations: Sequence[Citation]) -> str:
-    """The sources block: a line per citation, ``n. Outlet · YYYY-MM-DD · <a href=URL>Title</a>``.
-
-    The date is left out when unknown, the link when the URL is not http(s); quotes longer than about 200
-    characters follow their line in an expandable blockquote. Returns "" when there are no citations.
-    """
-    lines = [_source_line(c, linked=True) for c in _sorted_citations(citations)]
-    if not lines:
-        return ""
-    return "<b>Sources</b>\n" + "\n".join(lines)
-
-
-def render_answer(answer: Answer, *, max_len: int = MAX_MESSAGE_LEN) -> list[str]:
-    """An answer as Telegram HTML messages, each at most ``max_len`` visible characters.
-
-    ``[n]`` markers become links to citation ``n`` when it exists with an http(s) URL; a sources footer
-    follows. An abstained answer is its text alone. Returns an empty list for an empty answer.
-    """
-    if answer.abstained:
-        return split_html_blocks([escape(p) for p in _paragraphs(answer.text)], max_len)
-    by_n = {c.n: c for c in _sorted_citations(answer.citations)}
-    blocks = [_text_with_markers(p, by_n) for p in _paragraphs(answer.text)]
-    footer = render_sources_footer(answer.citations)
-    if footer:
-        blocks.append(footer)
-    return split_html_blocks(blocks, max_len)
-
-
-def render_plain(answer: Answer, *, max_len: int = MAX_MESSAGE_LEN) -> list[str]:
-    """The answer as plain text, for when Telegram rejects the HTML: markers as typed, URLs spelled out."""
-    blocks = _paragraphs(answer.text)
-    if not answer.abstained and answer.citations:
-        lines = ["Sources:"]
-        for c in _sorted_citations(answer.citations):
-            parts = [c.source.strip()] if c.source.strip() else []
-            if c.published is not None:
-                parts.append(c.published.date().isoformat())
-            parts.append(c.title.strip() or "untitled")
-            line = f"{c.n}. " + " · ".join(parts)
-            if c.url.strip():
-                line += f" {c.url.strip()}"
-            quote = c.quote.strip()
-            if len(quote) > LONG_QUOTE:
-                line += f"\n“{quote}”"
-            lines.append(line)
-        blocks.append("\n".join(lines))
-    # Escaped text splits exactly as the plain text would (entities count 1, never cut): reuse the splitter.
-    chunks = split_html_blocks([escape(b) for b in blocks], max_len, max_raw=1 << 30)
-    return [html.unescape(chunk) for chunk in chunks]
+    return f'<a href="{html.escape(href, quote=True)}">{text_html}</a>'
 
 
 # --- splitting --------------------------------------------------------------------------------------------
@@ -237,7 +145,7 @@ def _break_priority(tokens: list[_Token], k: int) -> int:
     while j >= 0:
         prev = tokens[j]
         text = visible_text(prev.raw)
-        if prev.kind == "close" or (prev.kind == "atom" and _MARKER.fullmatch(text.strip())):
+        if prev.kind == "close" or (prev.kind == "atom" and MARKER.fullmatch(text.strip())):
             j -= 1
             continue
         if prev.kind == "text" and text in _CLOSERS:

@@ -9,23 +9,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
+from telegram.ext import Defaults, ExtBot
+from telegram.request import HTTPXRequest
 
-from bot.delivery import DeliveryLog, FloodGate, Outcome, deliver
+from bot.delivery.outbox import DeliveryLog, FloodGate, Outcome, deliver
+from bot.digest import Digest, SummaryModel, compose_digest_async, render_digest
 from bot.settings import Settings
 from bot.state import State, Subscription
-
-if TYPE_CHECKING:
-    from telegram import Bot
-    from telegram.ext import ExtBot
-
-    from bot.digest import Digest, SummaryModel
-    from index.archive import Archive
+from bot.zones import zone
+from index.archive import Archive
+from index.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,33 +34,6 @@ FIRST_WINDOW = timedelta(hours=24)
 WORKERS = 8
 
 DigestCache = dict[tuple[datetime, datetime, tuple[str, ...]], "asyncio.Task[Digest]"]
-
-
-async def compose(
-    archive: Archive,
-    settings: Settings,
-    *,
-    since: datetime,
-    until: datetime,
-    topics: Sequence[str] = (),
-    topic: str | None = None,
-    llm: SummaryModel | None = None,
-) -> Digest:
-    """``compose_digest`` in a thread (it clusters: CPU work), then the LLM's summaries if one is configured."""
-    from bot.digest import compose_digest, summarize_stories
-
-    digest = await asyncio.to_thread(
-        compose_digest,
-        archive,
-        since=since,
-        until=until,
-        topics=tuple(topics),
-        topic=topic,
-        max_stories=settings.digest_max_stories,
-    )
-    if llm is not None and not digest.empty:
-        digest = await summarize_stories(digest, llm, timeout=settings.llm_timeout)
-    return digest
 
 
 def digest_title(period: str) -> str:
@@ -86,7 +57,6 @@ async def deliver_digest(
     """The chat's digest for ``period`` (its local date): the stories from its last delivered digest (the first
     time: 24 hours before, at most ``MAX_WINDOW``) to ``until``, followed topics first, into the subscribed forum
     topic."""
-    from bot.digest import render_digest
 
     async def make() -> tuple[list[str], datetime | None, datetime | None]:
         since = DeliveryLog(state).last_digest_until(sub.chat_id) or until - FIRST_WINDOW
@@ -95,7 +65,15 @@ async def deliver_digest(
         task = cache.get(key) if cache is not None else None
         if task is None:
             task = asyncio.ensure_future(
-                compose(archive, settings, since=since, until=until, topics=sub.topics, llm=llm)
+                compose_digest_async(
+                    archive,
+                    since=since,
+                    until=until,
+                    topics=sub.topics,
+                    max_stories=settings.digest_max_stories,
+                    llm=llm,
+                    timeout=settings.llm_timeout,
+                )
             )
             if cache is not None:
                 cache[key] = task
@@ -156,8 +134,6 @@ async def send_due_digests(
 ) -> BroadcastReport:
     """Deliver to every subscribed chat the digest of its current local day, unless it has it already (what
     ``briefbot digest --send`` does). Chats sharing a window and topics share one composed digest."""
-    from bot.schedule import zone
-
     gate = gate or FloodGate()
     started = time.perf_counter()
     report = BroadcastReport()
@@ -189,20 +165,13 @@ async def send_due_digests(
 def make_bot(settings: Settings) -> ExtBot[None]:
     """A Bot API client outside the Application (for ``briefbot digest --send``), with a connection pool large
     enough for a broadcast's concurrent sends."""
-    from telegram import LinkPreviewOptions
-    from telegram.ext import Defaults, ExtBot
-    from telegram.request import HTTPXRequest
-
-    from bot.app import file_url
-    from index.errors import ConfigError
-
     token = settings.telegram_token.get_secret_value().strip() if settings.telegram_token else ""
     if not token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set: digests are sent through your bot")
     return ExtBot(
         token,
         base_url=settings.telegram_api_url,
-        base_file_url=file_url(settings.telegram_api_url),
+        base_file_url=settings.telegram_file_url,
         defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
         request=HTTPXRequest(connection_pool_size=WORKERS * 2),
     )

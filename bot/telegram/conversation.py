@@ -14,12 +14,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, MessageEntityType
 from telegram.error import Forbidden, TelegramError
 
-from bot.access import too_long
-from bot.answer import Turn, briefing_request
-from bot.answer_types import Answer
-from bot.handlers import Context, Services, addressed_to_bot, reply, services, where
-from bot.render import escape
-from bot.stream import LiveAnswer, Target, send_answer
+from bot.answering import Answer, QuestionContext
+from bot.ask import QuestionError, Reply
+from bot.html import escape
+from bot.state import Turn
+from bot.telegram.handlers import addressed_to_bot, reply, where
+from bot.telegram.live import LiveAnswer, Target, send_answer, send_text
+from bot.telegram.services import BotContext, Services
+from bot.telegram.subscriptions import brief_messages, chat_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def _without_mentions(message: Message, username: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" ,:;-–—")
 
 
-async def ask(update: Update, context: Context) -> None:
+async def ask(update: Update, context: BotContext) -> None:
     """/ask question: the way to ask in groups (and it works in private too)."""
     message = update.effective_message
     if message is None or message.text is None:
@@ -51,14 +53,14 @@ async def ask(update: Update, context: Context) -> None:
     await answer_question(update, context, question)
 
 
-async def private_text(update: Update, context: Context) -> None:
+async def private_text(update: Update, context: BotContext) -> None:
     """Any text in a private chat is a question."""
     message = update.effective_message
     if message is not None and message.text:
         await answer_question(update, context, message.text)
 
 
-async def group_text(update: Update, context: Context) -> None:
+async def group_text(update: Update, context: BotContext) -> None:
     """Text in a group: answered only when it mentions the bot or replies to it (privacy mode's rules)."""
     message = update.effective_message
     if message is None or not message.text:
@@ -84,18 +86,20 @@ def feedback_keyboard(feedback_id: int) -> InlineKeyboardMarkup:
     )
 
 
-async def answer_question(update: Update, context: Context, question: str) -> None:
-    """Check the limits, then answer from the archive with citations, feedback buttons and the chat's context."""
+async def answer_question(update: Update, context: BotContext, question: str) -> None:
+    """Check the limits, then reply from the archive, with the chat's context, citations and feedback buttons: an
+    answer, or the period's top stories when the question asks for the news as a whole."""
     message, user = update.effective_message, update.effective_user
     if message is None:
         return
-    s = services(context)
-    question = question.strip()
-    if too_long(question, s.settings):
+    s = context.services
+    try:
+        question = s.asker.check(question)
+    except QuestionError:
         await reply(
             update,
-            f"That question is too long ({len(question)} characters; the limit is {s.settings.max_question_chars}). "
-            "Could you shorten it?",
+            f"That question is too long ({len(question.strip())} characters; the limit is "
+            f"{s.settings.max_question_chars}). Could you shorten it?",
         )
         return
     user_id = user.id if user else message.chat.id
@@ -110,65 +114,57 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         return
     chat_id, thread = where(message)
     target = Target.of(message)
-    period = briefing_request(question, s.clock())
-    if period is not None:
-        # "What happened this week?" asks for the news as a whole: the week's top stories, as /brief gives them.
-        # The stories are remembered one a line, so "tell me more about the second story" can follow.
-        from bot.subscriptions import send_brief
-
-        async with s.conversation(chat_id, thread):
-            digest = await send_brief(update, context, period)
-            stories = "\n".join(story.summary for story in digest.stories) if digest else ""
-            s.state.add_turn(chat_id, thread, question, stories)
-        return
     async with s.conversation(chat_id, thread):
         history = s.state.turns(chat_id, thread, s.settings.history_turns)
         typing = asyncio.Event()
         context.application.create_task(_keep_typing(context, target, typing), update=update)
         try:
-            answer = await _compose_and_send(context, s, target, message, question, history)
+            answer = await _reply_and_send(context, s, target, message, question, history)
         except Forbidden:
             s.state.deactivate(chat_id, "blocked", chat_type=message.chat.type)
             log.info("chat %s blocked or removed the bot: marked inactive", chat_id)
             return
         finally:
             typing.set()
+        # A briefing is remembered one story a line, so "tell me more about the second story" can follow.
         s.state.add_turn(chat_id, thread, question, answer.text)
 
 
-async def _compose_and_send(
-    context: Context, s: Services, target: Target, message: Message, question: str, history: list[Turn]
+async def _reply_and_send(
+    context: BotContext, s: Services, target: Target, message: Message, question: str, history: list[Turn]
 ) -> Answer:
     user_id = message.from_user.id if message.from_user else None
-
-    def new_feedback(answer: Answer) -> int:
-        return s.state.add_feedback(
-            target.chat_id, user_id, message.message_id, question, answer.text, [p.passage_id for p in answer.passages]
-        )
-
-    if s.engine.llm is None:
-        answer = await s.engine.answer_async(question, history=history)
-        feedback_id = new_feedback(answer)
-        sent = await send_answer(context.bot, target, answer, feedback_keyboard(feedback_id))
-    else:
+    sub = chat_settings(s, target.chat_id)
+    live: LiveAnswer | None = None
+    if s.engine.llm is not None:
+        # A model takes seconds: a placeholder at once, edited with the verified part of the answer as it grows.
         live = LiveAnswer(context.bot, target)
         await live.open()
-        final: Answer | None = None
-        async for item in s.engine.stream(question, history=history):
-            if isinstance(item, Answer):
-                final = item
-            else:
-                await live.show(item)
-        assert final is not None
-        answer = final
-        feedback_id = new_feedback(answer)
-        sent = await live.close(answer, feedback_keyboard(feedback_id))
+    final: Reply | None = None
+    stream = s.asker.stream(question, QuestionContext(history=history), now=s.clock(), tz=sub.tz, topics=sub.topics)
+    async for item in stream:
+        if isinstance(item, Reply):
+            final = item
+        elif live is not None:
+            await live.show(item)
+    assert final is not None
+    answer = final.answer
+    if final.briefing is not None:
+        # "What happened this week?": the week's top stories, as /brief shows them.
+        messages = brief_messages(final.briefing)
+        await (live.finish(messages) if live else send_text(context.bot, target, messages))
+        return answer
+    feedback_id = s.state.add_feedback(
+        target.chat_id, user_id, message.message_id, question, answer.text, [p.passage_id for p in answer.passages]
+    )
+    keyboard = feedback_keyboard(feedback_id)
+    sent = await (live.close(answer, keyboard) if live else send_answer(context.bot, target, answer, keyboard))
     if sent:
         s.state.set_feedback_message(feedback_id, sent[-1].message_id)
     return answer
 
 
-async def _keep_typing(context: Context, target: Target, done: asyncio.Event) -> None:
+async def _keep_typing(context: BotContext, target: Target, done: asyncio.Event) -> None:
     # Telegram shows "typing…" for 5 seconds per call: renew it until the answer is out.
     while not done.is_set():
         try:
@@ -180,7 +176,7 @@ async def _keep_typing(context: Context, target: Target, done: asyncio.Event) ->
             await asyncio.wait_for(done.wait(), 4.5)
 
 
-async def feedback_button(update: Update, context: Context) -> None:
+async def feedback_button(update: Update, context: BotContext) -> None:
     """👍/👎 under an answer: store the vote, answer the callback query (exactly once)."""
     query = update.callback_query
     if query is None:
@@ -189,9 +185,7 @@ async def feedback_button(update: Update, context: Context) -> None:
     text = "This button has expired."
     try:
         if match and query.message is not None:
-            row = services(context).state.vote(
-                int(match[1]), query.message.chat.id, query.from_user.id, match[2] == "1"
-            )
+            row = context.services.state.vote(int(match[1]), query.message.chat.id, query.from_user.id, match[2] == "1")
             if row is not None:
                 text = "Thanks, noted: helpful." if row.helpful else "Thanks, noted: not helpful."
     except Exception:

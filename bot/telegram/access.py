@@ -1,4 +1,4 @@
-"""Who may use the bot, how often, and how long a question may be.
+"""Who may use the bot, and how often.
 
 - ``BRIEFBOT_ALLOWED_USERS``: these users may ask anywhere the bot is (private chats and every group).
 - ``BRIEFBOT_ALLOWED_CHATS``: every member of these groups may ask there (and only there).
@@ -110,8 +110,3 @@ class RateLimiter:
         for user_id in [u for u, asked in self._asked.items() if not asked or asked[-1] <= now - self.window]:
             del self._asked[user_id]
             self._told_until.pop(user_id, None)
-
-
-def too_long(question: str, settings: Settings) -> bool:
-    """Whether the question exceeds ``settings.max_question_chars``."""
-    return len(question) > settings.max_question_chars

@@ -9,13 +9,13 @@ around the article's own words.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from index.search import Hit, query_terms
+from index.search import Hit
 from index.sentences import split_sentences
+from index.terms import query_terms, stem, stems
 
 _SPEECH_Q = re.compile(
     r"\b(?:what|how)\s+(?:did|does|do|has|have|had|is|was|were)\s+(?P<who>.+?)\s+"
@@ -45,16 +45,6 @@ _NOT_NAMES = frozenset(
 )  # fmt: skip
 _OPEN_QUOTES = '“"«'
 _CLOSE_QUOTES = '”"»'
-_SUFFIXES = ("ings", "ing", "ies", "ied", "es", "ed", "s", "ly")
-
-
-def stem(word: str) -> str:
-    """A light stemmer so "sanctions" meets "sanction" and "voted" meets "vote"."""
-    w = word.lower().replace("’", "'").removesuffix("'s")
-    for suffix in _SUFFIXES:
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            return w[: -len(suffix)]
-    return w
 
 
 @dataclass(frozen=True)
@@ -160,7 +150,7 @@ def candidate_sentences(
             s, e = spans[first][0], spans[last][1]
             s += dateline_end(text[s:e])  # the article's own words still, without "HALVIK, Nov 26 (Wire) - "
             sentence = text[s:e]
-            words = {stem(w) for w in re.findall(r"[\w'’-]+", sentence)}
+            words = stems(sentence)
             matched = sum(w for t, w in q_stems.items() if t in words)
             score = matched / total + 0.25 / (1 + i)  # earlier (better-ranked) passages win ties
             if speaker:
@@ -216,16 +206,3 @@ def _overlaps(a: Sentence, b: Sentence, hits: Sequence[Hit]) -> bool:
     """Overlapping passages of one article can yield the same sentence twice."""
     same = hits[a.hit_index].article_id == hits[b.hit_index].article_id
     return same and a.start < b.end and b.start < a.end
-
-
-def idf_from_counts(df: Callable[[str], int], n_docs: int) -> Callable[[str], float]:
-    """An IDF function from document frequencies (BM25's form, floored at a small positive weight)."""
-    cache: dict[str, float] = {}
-
-    def idf(term: str) -> float:
-        if term not in cache:
-            d = df(term)
-            cache[term] = max(0.1, math.log(1 + (n_docs - d + 0.5) / (d + 0.5)))
-        return cache[term]
-
-    return idf

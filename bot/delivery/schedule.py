@@ -1,4 +1,4 @@
-"""When digests go out, and feed polling with its alerts.
+"""When digests go out.
 
 Each subscribed chat gets one digest per local day at its own HH:MM in its own zone. Telegram never tells a bot
 the user's zone and PTB's JobQueue reads naive times as UTC, so nothing here is naive: the next run is computed
@@ -15,29 +15,23 @@ Two seams make this testable without waiting for real days: ``Clock`` (the curre
 
 from __future__ import annotations
 
-import asyncio
-import difflib
 import logging
-import re
-import zoneinfo
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
-from functools import cache, partial
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.broadcast import DigestCache, deliver_digest
-from bot.delivery import DeliveryLog, FloodGate, Outcome, deliver
-from bot.render import escape
+from bot.delivery.broadcast import DigestCache, deliver_digest
+from bot.delivery.outbox import DeliveryLog, FloodGate, Outcome
+from bot.digest import SummaryModel
 from bot.settings import Settings
-from bot.state import AlertTopic, State
+from bot.state import State
+from bot.zones import zone
 from index.archive import Archive
 
 if TYPE_CHECKING:
     from telegram import Bot
     from telegram.ext import CallbackContext, JobQueue
-
-    from bot.digest import SummaryModel
 
 log = logging.getLogger(__name__)
 
@@ -46,83 +40,10 @@ Clock = Callable[[], datetime]
 #: A digest that fires at most this late still ends its window at its due instant (so that the chats due then
 #: share one composed digest); a later one (a catch-up) ends it when it runs.
 SHARED_WINDOW_SLACK = timedelta(minutes=5)
-#: Alerts one chat gets per hour at most; more matches in the hour are dropped (and logged).
-ALERTS_PER_HOUR = 5
-#: Articles older than this when a poll brings them in (a newly added feed's back catalogue) raise no alert.
-ALERT_MAX_AGE = timedelta(hours=48)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-# -- zones and local times -------------------------------------------------------------------------------------
-
-_OFFSET = re.compile(r"(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
-_LOCAL_TIME = re.compile(r"(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?", re.IGNORECASE)
-
-
-class ZoneError(ValueError):
-    """A time zone or local time the user typed that does not exist; the message says what would work."""
-
-
-@cache
-def _zone_names() -> dict[str, str]:
-    return {name.lower(): name for name in zoneinfo.available_timezones()}
-
-
-def parse_timezone(text: str) -> str:
-    """The canonical name of a zone the user typed: an IANA name in any case ("europe/berlin" ->
-    "Europe/Berlin"), "UTC", or a fixed offset ("+02:00", "UTC-5", "GMT+5:30" -> "UTC+02:00").
-
-    Raises:
-        ZoneError: no such zone; the message suggests close names.
-    """
-    value = text.strip()
-    if value.upper() in {"UTC", "GMT", "Z", "ZULU"}:
-        return "UTC"
-    m = _OFFSET.fullmatch(value)
-    if m:
-        hours, minutes = int(m[2]), int(m[3] or 0)
-        if hours > 14 or minutes >= 60 or (hours == 14 and minutes):
-            raise ZoneError(f"{value} is not a UTC offset: offsets run from UTC-14:00 to UTC+14:00.")
-        return "UTC" if hours == minutes == 0 else f"UTC{m[1]}{hours:02d}:{minutes:02d}"
-    name = _zone_names().get(value.replace(" ", "_").lower())
-    if name is not None:
-        return name
-    close = difflib.get_close_matches(value.replace(" ", "_").lower(), list(_zone_names()), n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(_zone_names()[c] for c in close)}?" if close else ""
-    raise ZoneError(
-        f"I don't know the time zone “{value}”.{hint} Use a name like Europe/Berlin, America/New_York or "
-        "Asia/Kolkata, or an offset like +02:00 or UTC-5."
-    )
-
-
-def zone(name: str) -> tzinfo:
-    """The ``tzinfo`` of a canonical zone name (``parse_timezone``'s output)."""
-    m = _OFFSET.fullmatch(name)
-    if m and name.upper().startswith("UTC"):
-        delta = timedelta(hours=int(m[2]), minutes=int(m[3] or 0))
-        return timezone(-delta if m[1] == "-" else delta)
-    return UTC if name == "UTC" else zoneinfo.ZoneInfo(name)
-
-
-def parse_local_time(text: str) -> str:
-    """``HH:MM`` from "8", "08:30", "7.45", "8am", "6:30 pm".
-
-    Raises:
-        ZoneError: not a time of day.
-    """
-    m = _LOCAL_TIME.fullmatch(text.strip())
-    if m:
-        hour, minute = int(m[1]), int(m[2] or 0)
-        if m[3] and 1 <= hour <= 12:
-            hour = hour % 12 + (12 if m[3].lower() == "pm" else 0)
-        elif m[3]:
-            hour = 24  # "13pm"
-        if hour < 24 and minute < 60:
-            return f"{hour:02d}:{minute:02d}"
-    raise ZoneError(f"“{text.strip()}” is not a time of day: use HH:MM, e.g. 07:30 or 18:00.")
 
 
 def due_at(day: date, local_time: str, tz: tzinfo) -> datetime:
@@ -152,12 +73,6 @@ def last_due(local_time: str, tz: tzinfo, now: datetime) -> tuple[datetime, date
         if when <= now:
             return when, day
     raise AssertionError("unreachable: a local time happens every day")
-
-
-def local_clock(moment: datetime, tz_name: str, *, with_zone: bool = True) -> str:
-    """``moment`` on the chat's clock: "Mon 30 Nov 08:00 (Europe/Berlin)"."""
-    shown = moment.astimezone(zone(tz_name)).strftime("%a %d %b %H:%M")
-    return f"{shown} ({tz_name})" if with_zone else shown
 
 
 # -- running jobs ----------------------------------------------------------------------------------------------
@@ -313,114 +228,3 @@ class DigestScheduler:
                 next_at, next_day = next_due(sub.local_time, zone(sub.tz), after)
                 self.timer.at(f"digest:{chat_id}", next_at, partial(self.run, chat_id, next_at, next_day))
         return outcome
-
-
-# -- feed polling and alerts -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PollResult:
-    added: int
-    failed: int
-    alerts: list[Outcome]
-
-
-def _poll_once(archive: Archive, settings: Settings) -> tuple[list[str], int]:
-    from index.feeds import FeedRegistry, poll
-    from index.fetch import Fetcher
-    from index.ingest import ingest
-
-    # Feeds may have been added from a chat, and feeds link to pages: the bot's polls reach public addresses
-    # only, unless the operator allows private ones (`briefbot poll` from the shell is not restricted).
-    with Fetcher(settings, public_only=not settings.allow_private_urls) as fetcher:
-        report = ingest(archive, poll(FeedRegistry(archive.catalog.db), fetcher, settings))
-    for error in report.failed:
-        log.warning("feed poll: %s: %s", error.source, error.reason)
-    return report.new_article_ids, len(report.failed)
-
-
-async def poll_feeds(
-    *,
-    state: State,
-    archive: Archive,
-    settings: Settings,
-    bot: Bot,
-    lock: asyncio.Lock,
-    clock: Clock = utc_now,
-    gate: FloodGate | None = None,
-) -> PollResult:
-    """Poll every registered feed once, ingest what is new (in a thread, one writer at a time), and push an
-    alert for each new article that matches a chat's /alert topic."""
-    async with lock:
-        new_ids, failed = await asyncio.to_thread(_poll_once, archive, settings)
-    outcomes = await send_alerts(bot, state, archive, new_ids, now=clock(), gate=gate or FloodGate())
-    if new_ids or failed:
-        log.info("feed poll: %d new articles, %d failures, %d alerts", len(new_ids), failed, len(outcomes))
-    return PollResult(len(new_ids), failed, outcomes)
-
-
-def alert_text(topics: Sequence[str], title: str, url: str, source: str, published: datetime | None, text: str) -> str:
-    """A short cited alert: the topics, the linked headline, its lead, the outlet and time."""
-    import html
-
-    from bot.digest import lead_summary
-
-    head = escape(title.strip() or url)
-    if url.startswith(("http://", "https://")) and not any(c.isspace() for c in url):
-        head = f'<a href="{html.escape(url, quote=True)}">{head}</a>'
-    when = published.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if published else ""
-    about = ", ".join(f"“{escape(t)}”" for t in topics)
-    meta = " · ".join(p for p in (escape(source.strip()), when) if p)
-    return f"🔔 <b>Alert: {about}</b>\n<b>{head}</b>\n{escape(lead_summary(text, 300))}\n<i>{meta}</i>"
-
-
-async def send_alerts(
-    bot: Bot,
-    state: State,
-    archive: Archive,
-    article_ids: Sequence[str],
-    *,
-    now: datetime,
-    gate: FloodGate,
-    max_age: timedelta = ALERT_MAX_AGE,
-) -> list[Outcome]:
-    """An alert per (chat, new article) whose title or lead matches one of the chat's alert topics: once per
-    article and chat (the delivery log), at most ``ALERTS_PER_HOUR`` per chat, none for articles published more
-    than ``max_age`` before ``now``."""
-    from bot.digest import LEAD_CHARS, matches_topic
-
-    watches = state.alert_topics()
-    if not watches or not article_ids:
-        return []
-    articles = archive.catalog.articles(article_ids)
-    matches: dict[tuple[int, str], list[AlertTopic]] = {}
-    for article in articles.values():
-        if article.published is not None and now - article.published > max_age:
-            continue
-        for watch in watches:
-            if matches_topic(watch.topic, article.title, article.text[:LEAD_CHARS]):
-                matches.setdefault((watch.chat_id, article.id), []).append(watch)
-    delivery_log, outcomes = DeliveryLog(state), []
-    for (chat_id, article_id), found in matches.items():
-        if delivery_log.count_since(chat_id, "alert", now - timedelta(hours=1)) >= ALERTS_PER_HOUR:
-            log.info("alert limit reached for chat %s: article %s not pushed", chat_id, article_id)
-            continue
-        a = articles[article_id]
-        text = alert_text([w.topic for w in found], a.title, a.url, a.source, a.published, a.text)
-
-        async def messages(text: str = text) -> tuple[list[str], None, None]:
-            return [text], None, None
-
-        outcomes.append(
-            await deliver(
-                bot,
-                state,
-                gate,
-                chat_id=chat_id,
-                kind="alert",
-                period=article_id,
-                thread_id=found[0].thread_id,
-                make=messages,
-            )
-        )
-    return outcomes

@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.extractive import stem
-from index.search import STOPWORDS, query_terms
+from index.terms import STOPWORDS, query_terms, stem
 
 __all__ = ["ClusterParams", "Clustering", "cluster_articles", "jaccard", "shingles", "story_mates"]
 

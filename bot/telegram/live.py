@@ -21,8 +21,9 @@ from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from bot.answer_types import Answer
-from bot.render import escape, render_answer, render_plain, visible_text
+from bot.answering import Answer
+from bot.html import escape, visible_text
+from bot.telegram.render import render_answer, render_plain
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +199,20 @@ class LiveAnswer:
         await self._edit(html, None)
 
     async def close(self, answer: Answer, keyboard: InlineKeyboardMarkup | None = None) -> list[Message]:
-        """Replace the placeholder with the final rendering; further parts follow as new messages."""
-        chunks = rendered(answer)
+        """Replace the placeholder with the answer's final rendering; further parts follow as new messages."""
+        return await self.finish(rendered(answer), keyboard, plain=lambda: _plain(answer))
+
+    async def finish(
+        self,
+        chunks: Sequence[str],
+        keyboard: InlineKeyboardMarkup | None = None,
+        *,
+        plain: Callable[[], list[str]] | None = None,
+    ) -> list[Message]:
+        """Replace the placeholder with the first of ``chunks`` (HTML); the others follow as new messages.
+        ``plain``: the plain-text rendering for when Telegram rejects the HTML."""
         if self.message is None:
-            return await send_text(self.bot, self.target, chunks, keyboard=keyboard, plain=lambda: _plain(answer))
+            return await send_text(self.bot, self.target, chunks, keyboard=keyboard, plain=plain)
         wait = self.interval - (self.clock() - self.last_edit)
         if wait > 0:
             await self.sleep(wait)
@@ -210,11 +221,11 @@ class LiveAnswer:
         except BadRequest as exc:
             if not is_parse_error(exc):
                 log.info("cannot edit the placeholder (%s): sending the answer as new messages", exc.message)
-                return await send_text(self.bot, self.target, chunks, keyboard=keyboard, plain=lambda: _plain(answer))
+                return await send_text(self.bot, self.target, chunks, keyboard=keyboard, plain=plain)
             log.warning("Telegram rejected the HTML (%s): sending plain text", exc.message)
-            plain = _plain(answer)
-            edited = await self._edit(plain[0], keyboard if len(plain) == 1 else None, final=True, parse_mode=None)
-            rest = await _send_plain(self.bot, self.target, plain[1:], keyboard, first=False)
+            text = plain() if plain is not None else [visible_text(c) for c in chunks]
+            edited = await self._edit(text[0], keyboard if len(text) == 1 else None, final=True, parse_mode=None)
+            rest = await _send_plain(self.bot, self.target, text[1:], keyboard, first=False)
             return [edited, *rest]
         rest = await send_text(self.bot, self.target, chunks[1:], keyboard=keyboard, first=False)
         return [edited, *rest]

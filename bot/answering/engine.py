@@ -1,0 +1,311 @@
+"""The answer engine: question -> time window and search -> evidence test -> extractive or LLM answer -> verified.
+
+One path for every caller. ``AnswerEngine.stream`` is the core: the follow-up made standalone (by the LLM when
+one is configured), retrieval and the evidence test in a worker thread, then the extractive answer or the LLM's,
+verified, with the verified part of a growing LLM answer yielded as it comes. ``answer`` is the same steps
+without the partial texts, and ``answer_sync`` runs ``answer`` for callers without an event loop (the CLI,
+evaluation). Telegram, ``briefbot ask``, ``chat`` and ``eval`` all come through here (``bot.ask`` above decides
+first whether a question asks for a briefing instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+
+from bot.answering.extractive import Sentence, candidate_sentences, choose
+from bot.answering.followup import standalone_query
+from bot.answering.llm import ChatLLM, LLMError, Numbered, number_passages
+from bot.answering.types import NO_ANSWER, Answer, Citation, Evidence, QuestionContext, UsedPassage
+from bot.answering.verify import claims, markers, quotes, renumber, verify
+from bot.settings import Settings
+from index.archive import Archive
+from index.search import Hit, Mode, Searcher, SearchFilters, WordWeights, with_window
+from index.terms import query_terms, stem, stems
+from index.timewin import Window, parse_window, strip_window
+
+log = logging.getLogger(__name__)
+_MARKERS = re.compile(r"\s*\[\d{1,3}\]")
+
+# The evidence test, calibrated on the whole rtqa-2024 corpus (dev questions vs. the null set, BENCHMARKS.md):
+# score = best cosine of the top 3 passages + best IDF-weighted share of the question's words in a top-5 passage.
+MIN_EVIDENCE = 0.99
+WEIGHTS_TTL = 600.0  # seconds between refreshes of the word weights
+
+
+def publication_window(question: str, now: datetime) -> Window | None:
+    """The question's time window, when it names when the news was published.
+
+    A single named day ("on April 8", "on Monday", "March 3, 2024") names when something happens, not when it
+    was reported: articles about it come out before and after, so it is no filter. "today" and "yesterday" are.
+    """
+    window = parse_window(question, now)
+    if window is None:
+        return None
+    if window.end - window.start <= timedelta(days=1) and window.label not in ("today", "yesterday"):
+        return None
+    return window
+
+
+@dataclass
+class Prepared:
+    """What ``prepare`` found: the hits, the evidence, and either a final answer or what the LLM needs."""
+
+    question: str
+    hits: list[Hit]
+    evidence: Evidence
+    final: Answer | None  # set when there is nothing more to do (an abstention)
+    extractive: Answer
+    messages: list[dict[str, str]]
+    numbered: Numbered | None
+
+
+class AnswerEngine:
+    """Answers questions from one archive, extractively or with an LLM when one is configured."""
+
+    def __init__(self, archive: Archive, settings: Settings, *, llm: ChatLLM | None = None) -> None:
+        self.archive = archive
+        self.settings = settings
+        self.searcher = Searcher(archive)
+        self.llm = llm
+        self.idf = WordWeights(archive, ttl=WEIGHTS_TTL)
+
+    # -- retrieval ----------------------------------------------------------------------------------------------
+    def retrieve(
+        self, question: str, context: QuestionContext | None = None, *, mode: Mode = "hybrid"
+    ) -> tuple[list[Hit], Evidence]:
+        """The passages for ``question`` (with its time window applied) and the evidence measures."""
+        context = context or QuestionContext()
+        today = context.today
+        now = as_datetime(today) if today else datetime.now(UTC)
+        query = standalone_query(question, context.history)
+        window = publication_window(query, now)
+        filters = context.filters or SearchFilters()
+        if window is not None:
+            filters = with_window(filters, window.start, window.end)
+            query = strip_window(query, window) or query
+        if today is not None:
+            # "As of" a past date (evaluation, replays): what was published after it did not exist yet.
+            filters = with_window(filters, None, end_of_day(now), undated=True)
+        result = self.searcher.search(
+            query, k=context.k or self.settings.answer_k, filters=filters, mode=mode, recency=0.1, now=now
+        )
+        as_of = end_of_day(now) if today is not None else None
+        evidence = Evidence(
+            threshold=MIN_EVIDENCE, window=window, as_of=as_of, query=query, timings=dict(result.timings)
+        )
+        if result.hits:
+            evidence.similarity = max(h.similarity for h in result.hits[:3])
+            evidence.coverage = self._coverage(query, result.hits[:5])
+        return result.hits, evidence
+
+    def _coverage(self, query: str, hits: Sequence[Hit]) -> float:
+        """The best share of the query's words (IDF-weighted) in one passage."""
+        weights: dict[str, float] = {}
+        for t in query_terms(query):
+            weights[stem(t)] = max(weights.get(stem(t), 0.0), self.idf(t))
+        total = sum(weights.values())
+        if not total:
+            return 0.0
+        return max(sum(w for t, w in weights.items() if t in stems(f"{h.title} {h.text}")) / total for h in hits)
+
+    # -- the one path ---------------------------------------------------------------------------------------------
+    async def stream(self, question: str, context: QuestionContext | None = None) -> AsyncIterator[str | Answer]:
+        """The answer as it grows: the verified part of an LLM answer as it is written, then the final ``Answer``.
+
+        Args:
+            question: what the user asked.
+            context: the chat's history, the reference day, filters, how many passages.
+
+        Yields:
+            Partial texts (LLM mode only: whole claims with valid citations and verbatim quotes), then the final
+            answer, always last. An LLM failure falls back to the extractive answer (``fallback_reason`` says
+            why); an archive with nothing on the question gives an abstention.
+        """
+        async for item in self._steps(question, context or QuestionContext(), partials=True):
+            yield item
+
+    async def answer(self, question: str, context: QuestionContext | None = None) -> Answer:
+        """``stream``'s final answer."""
+        final: Answer | None = None
+        async for item in self._steps(question, context or QuestionContext(), partials=False):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None, "the answer steps always end with an Answer"
+        return final
+
+    def answer_sync(self, question: str, context: QuestionContext | None = None) -> Answer:
+        """``answer`` for callers without an event loop (the CLI, evaluation). The LLM client lives and dies with
+        this call's event loop."""
+
+        async def run() -> Answer:
+            try:
+                return await self.answer(question, context)
+            finally:
+                if self.llm is not None:
+                    await self.llm.aclose()
+
+        return asyncio.run(run())
+
+    async def _steps(self, question: str, context: QuestionContext, *, partials: bool) -> AsyncIterator[str | Answer]:
+        question, context = await self._condensed(question, context)
+        prepared = await asyncio.to_thread(self.prepare, question, context)
+        if prepared.final is not None or self.llm is None:
+            yield prepared.final or prepared.extractive
+            return
+        text, shown = "", ""
+        try:
+            async for text in self.llm.stream(prepared.messages):
+                if partials:
+                    partial = self._verified_so_far(prepared, text)
+                    if partial and partial != shown:
+                        shown = partial
+                        yield partial
+        except LLMError as exc:
+            log.warning("LLM failed, answering extractively: %s", exc)
+            yield replace(prepared.extractive, fallback_reason=str(exc))
+            return
+        yield self._from_llm_text(prepared, text)
+
+    async def _condensed(self, question: str, context: QuestionContext) -> tuple[str, QuestionContext]:
+        """With an LLM and a history, the model rewrites a follow-up as a standalone question (the history is then
+        spent); without one, or when the model fails, ``standalone_query``'s heuristic applies in ``retrieve``."""
+        if self.llm is None or not context.history:
+            return question, context
+        try:
+            rewritten = await self.llm.condense(question, [(t.question, t.answer) for t in context.history])
+        except LLMError as exc:
+            log.info("condensing the follow-up failed, using the heuristic: %s", exc)
+            return question, context
+        rewritten = " ".join(rewritten.split())[: self.settings.max_question_chars]
+        return (rewritten or question), replace(context, history=())
+
+    def prepare(self, question: str, context: QuestionContext | None = None) -> Prepared:
+        """Retrieval, the evidence test and the extractive answer; the LLM (if any) comes after. Blocking."""
+        hits, evidence = self.retrieve(question, context)  # (retrieve reads a missing context as an empty one)
+        used = [UsedPassage(h.passage_id, h.article_id, h.title, h.text, h.score) for h in hits]
+        texts = {aid: a.text for aid, a in self.archive.catalog.articles(h.article_id for h in hits).items()}
+        chosen = choose(candidate_sentences(evidence.query, hits, self.idf, texts), hits)
+        if not hits or not chosen or not evidence.strong:
+            log.info(
+                "abstain: evidence %.3f (sim=%.3f cov=%.3f) window=%s",
+                evidence.score,
+                evidence.similarity,
+                evidence.coverage,
+                evidence.window.label if evidence.window else None,
+            )
+            text = self.abstention(evidence.window, as_of=evidence.as_of)
+            final = Answer(question, text, [], True, used, evidence=evidence)
+            return Prepared(question, hits, evidence, final, final, [], None)
+        extractive = self._extractive(question, hits, chosen, used, texts, evidence)
+        messages: list[dict[str, str]] = []
+        numbered = None
+        if self.llm is not None:
+            numbered = number_passages(hits, self.settings.llm_context_tokens)
+            messages = self.llm.messages(question, numbered)
+        return Prepared(question, hits, evidence, None, extractive, messages, numbered)
+
+    # -- composing ------------------------------------------------------------------------------------------------
+    def _verified_so_far(self, prepared: Prepared, text: str) -> str:
+        numbered = prepared.numbered
+        assert numbered is not None
+        sources = {n: [h.text for h in numbered.hits[aid]] for n, aid in enumerate(numbered.order, start=1)}
+        cut = text.rfind("]")  # text after the last marker (and its full stop) is a claim still being written
+        if cut >= 0 and text[cut + 1 : cut + 2] in (".", "!", "?"):
+            cut += 1
+        checked = verify(text[: cut + 1] if cut >= 0 else "", sources)
+        return renumber(checked.text, checked.cited)
+
+    def _from_llm_text(self, prepared: Prepared, text: str) -> Answer:
+        """Verify the model's answer against the passages it was given; fall back when nothing survives."""
+        numbered = prepared.numbered
+        assert numbered is not None
+        used, evidence = prepared.extractive.passages, prepared.evidence
+        if text.strip().startswith(NO_ANSWER):
+            refusal = self.abstention(evidence.window, as_of=evidence.as_of)
+            return Answer(prepared.question, refusal, [], True, used, reader="llm", evidence=evidence)
+        sources = {n: [h.text for h in numbered.hits[aid]] for n, aid in enumerate(numbered.order, start=1)}
+        checked = verify(text, sources)
+        if not checked.text:
+            log.warning("LLM answer failed verification (%d sentences dropped)", len(checked.dropped))
+            return replace(prepared.extractive, fallback_reason="nothing in the model's answer could be verified")
+        citations = []
+        said: dict[int, list[str]] = {}
+        for claim in (c for paragraph in checked.text.split("\n") for c in claims(paragraph)):
+            for n in set(markers(claim)):
+                said.setdefault(n, []).extend(quotes(claim))
+        for n in checked.cited:
+            first = numbered.hits[numbered.order[n - 1]][0]
+            citations.append(Citation(n, first.article_id, first.title, first.url, first.source, first.published))
+        text, final = _renumbered(checked.text, checked.cited, citations, said)
+        return Answer(prepared.question, text, final, False, used, reader="llm", evidence=evidence)
+
+    def _extractive(
+        self,
+        question: str,
+        hits: list[Hit],
+        chosen: list[Sentence],
+        used: list[UsedPassage],
+        texts: dict[str, str],
+        evidence: Evidence,
+    ) -> Answer:
+        numbers: dict[str, int] = {}
+        citations: list[Citation] = []
+        said: dict[int, list[str]] = {}
+        parts: list[str] = []
+        for s in chosen:
+            hit = hits[s.hit_index]
+            n = numbers.get(hit.article_id)
+            if n is None:
+                n = numbers[hit.article_id] = len(numbers) + 1
+                citations.append(Citation(n, hit.article_id, hit.title, hit.url, hit.source, hit.published))
+            # One line of prose: a quotation that ran over a paragraph break stays one claim.
+            parts.append(f"{' '.join(s.text.split())} [{n}]")
+        # Sentences are checked against the whole article: a quotation may run past the passage it was found in.
+        sources = {n: [texts.get(aid) or h.text for h in hits if h.article_id == aid] for aid, n in numbers.items()}
+        checked = verify(" ".join(parts), sources)
+        for claim in claims(checked.text):
+            for n in markers(claim):
+                said.setdefault(n, []).append(_MARKERS.sub("", claim).strip())
+        text, final = _renumbered(checked.text, checked.cited, citations, said)
+        return Answer(question, text, final, False, used, evidence=evidence)
+
+    def abstention(self, window: Window | None = None, *, as_of: datetime | None = None) -> str:
+        """The honest "nothing found" answer: what the archive holds and how recent it is (``as_of`` a past day:
+        what it held then)."""
+        articles, newest = self.archive.catalog.holdings(as_of)
+        scope = ""
+        if window:
+            label = window.label
+            if label.startswith(("past ", "last ")) and not label.startswith(("last week", "last month", "last year")):
+                label = "the " + label  # "past 2 days" -> "for the past 2 days"
+            scope = (
+                f" {label}" if label.startswith(("since ", "before ", "after ", "from ", "until ")) else f" for {label}"
+            )
+        held = f"It holds {articles} articles" + (f", the newest from {newest.date().isoformat()}" if newest else "")
+        return f"{NO_ANSWER}{scope}. {held}."
+
+
+def _renumbered(
+    text: str, cited: list[int], citations: list[Citation], said: dict[int, list[str]]
+) -> tuple[str, list[Citation]]:
+    """Sources numbered 1..n in the order the text first cites them, each with the words quoted from it."""
+    by_n = {c.n: c for c in citations}
+    final = [replace(by_n[old], n=new, quote=" … ".join(said.get(old, []))) for new, old in enumerate(cited, start=1)]
+    return renumber(text, cited), final
+
+
+def end_of_day(moment: datetime) -> datetime:
+    """Midnight after ``moment``, in its time zone."""
+    return datetime(moment.year, moment.month, moment.day, tzinfo=moment.tzinfo) + timedelta(days=1)
+
+
+def as_datetime(value: date | datetime) -> datetime:
+    """An aware datetime: a naive one read as UTC, a date as the end of that day in UTC."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, 23, 59, 59, tzinfo=UTC)

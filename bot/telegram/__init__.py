@@ -1,0 +1,1 @@
+"""The Telegram front door: the PTB application, its handlers, rendering of answers, live messages, access."""
