@@ -6,6 +6,9 @@ from here, not from memory.
 
 Schema changes are numbered SQL migrations (``MIGRATIONS``, applied once each, recorded in
 ``PRAGMA user_version``); never edit one that has shipped, append a new one.
+
+Longer than most modules on purpose: one schema and the queries on it, each a few lines, read together (a
+migration and the queries that depend on it belong side by side); it imports nothing from ``bot``.
 """
 
 from __future__ import annotations
