@@ -137,6 +137,7 @@ class Asker:
             max_stories=self.settings.digest_max_stories,
             llm=self.engine.llm,
             timeout=self.settings.llm_timeout,
+            summary_tokens=self.settings.llm_summary_max_tokens,
         )
         asked = question or f"/brief {text}".strip()
         if not briefing.empty:

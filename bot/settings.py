@@ -39,7 +39,20 @@ class Settings(IndexSettings):
             "Empty: extractive answers, offline."
         ),
     )
-    llm_timeout: float = Field(default=30.0, description="Seconds before an LLM call falls back to extractive.")
+    llm_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds one LLM answer may take in all, first byte to last token, retries included; past it the "
+            "verified part is kept, else the extractive answer is given. On a CPU server, reading a long prompt "
+            "alone can take this long: lower llm_context_tokens too."
+        ),
+    )
+    llm_max_tokens: int = Field(default=400, ge=16, description="Tokens an LLM answer may have at most.")
+    llm_summary_max_tokens: int = Field(default=120, ge=16, description="Tokens an LLM story summary may have.")
+    llm_max_retries: int = Field(
+        default=1, ge=0, le=5, description="Retries of a rate limit or server error, within llm_timeout."
+    )
     llm_context_tokens: int = Field(default=6000, description="Token budget for passages in the LLM prompt.")
     answer_k: int = Field(default=8, ge=1, le=50, description="Passages retrieved per question.")
     max_question_chars: int = Field(default=500, description="Longer questions are refused politely.")

@@ -126,7 +126,9 @@ def test_an_instruction_inside_an_article_is_only_data(engine: AnswerEngine, llm
 def test_streaming_shows_only_verified_claims_then_the_final_answer(
     engine: AnswerEngine, llm_server: FakeOpenAI
 ) -> None:
-    llm_server.reply = lambda m: f"{quote_first_passage(m)} It said “we never said this” [1]. The ministry spoke [1]."
+    llm_server.reply = lambda m: (
+        f"{quote_first_passage(m)} It said “we never said this” [1]. Tervania summoned envoys [1]."
+    )
 
     async def collect() -> list[object]:
         assert engine.llm is not None
@@ -139,7 +141,7 @@ def test_streaming_shows_only_verified_claims_then_the_final_answer(
     partials, final = items[:-1], items[-1]
     assert len(partials) >= 2 and all(isinstance(p, str) for p in partials)
     assert partials[0].startswith("The archive reports") and partials[0].rstrip(".").endswith("[1]")
-    assert partials[-1].endswith("The ministry spoke [1].")
+    assert partials[-1].endswith("Tervania summoned envoys [1].")
     assert not any("never said" in str(p) for p in partials)  # the invented quote never shows, even briefly
     assert isinstance(final, Answer) and final.citations and not final.abstained
     assert final.text == partials[-1]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from bot.answering.extractive import Sentence, candidate_sentences, choose
-from bot.answering.followup import standalone_query
+from bot.answering.followup import rewrite_problem, standalone_query
 from bot.answering.llm import ChatLLM, LLMError, Numbered, number_passages
 from bot.answering.types import NO_ANSWER, Answer, Citation, Evidence, QuestionContext, UsedPassage
 from bot.answering.verify import claims, markers, quotes, renumber, verify
@@ -157,23 +157,31 @@ class AnswerEngine:
         if prepared.final is not None or self.llm is None:
             yield prepared.final or prepared.extractive
             return
-        text, shown = "", ""
+        text, shown, finish = "", "", None
         try:
-            async for text in self.llm.stream(prepared.messages):
+            async for chunk in self.llm.stream(prepared.messages):
+                text, finish = chunk.text, chunk.finish_reason
                 if partials:
                     partial = self._verified_so_far(prepared, text)
                     if partial and partial != shown:
                         shown = partial
                         yield partial
         except LLMError as exc:
-            log.warning("LLM failed, answering extractively: %s", exc)
-            yield replace(prepared.extractive, fallback_reason=str(exc))
+            # Past the deadline the verified part of what was written stands; with nothing verified (or an
+            # endpoint that failed), the extractive answer.
+            answer = self._from_llm_text(prepared, exc.partial, cut=str(exc)) if exc.partial else None
+            if answer is None or answer.reader != "llm" or answer.abstained:
+                log.warning("LLM failed, answering extractively: %s", exc)
+                answer = replace(prepared.extractive, fallback_reason=str(exc))
+            yield answer
             return
-        yield self._from_llm_text(prepared, text)
+        cut = f"the model's answer was cut at {self.settings.llm_max_tokens} tokens" if finish == "length" else None
+        yield self._from_llm_text(prepared, text, cut=cut)
 
     async def _condensed(self, question: str, context: QuestionContext) -> tuple[str, QuestionContext]:
         """With an LLM and a history, the model rewrites a follow-up as a standalone question (the history is then
-        spent); without one, or when the model fails, ``standalone_query``'s heuristic applies in ``retrieve``."""
+        spent); without one, or when the model fails or its rewrite is no question (``rewrite_problem``),
+        ``standalone_query``'s heuristic applies in ``retrieve``."""
         if self.llm is None or not context.history:
             return question, context
         try:
@@ -181,8 +189,12 @@ class AnswerEngine:
         except LLMError as exc:
             log.info("condensing the follow-up failed, using the heuristic: %s", exc)
             return question, context
-        rewritten = " ".join(rewritten.split())[: self.settings.max_question_chars]
-        return (rewritten or question), replace(context, history=())
+        rewritten = " ".join(rewritten.split())
+        problem = rewrite_problem(rewritten, question, context.history, self.settings.max_question_chars)
+        if problem is not None:
+            log.info("the model's rewrite of %r rejected (%s): using the heuristic", question, problem)
+            return question, context
+        return rewritten, replace(context, history=())
 
     def prepare(self, question: str, context: QuestionContext | None = None) -> Prepared:
         """Retrieval, the evidence test and the extractive answer; the LLM (if any) comes after. Blocking."""
@@ -217,11 +229,17 @@ class AnswerEngine:
         cut = text.rfind("]")  # text after the last marker (and its full stop) is a claim still being written
         if cut >= 0 and text[cut + 1 : cut + 2] in (".", "!", "?"):
             cut += 1
-        checked = verify(text[: cut + 1] if cut >= 0 else "", sources)
+        checked = verify(
+            text[: cut + 1] if cut >= 0 else "", sources, question=prepared.question, prompt=ChatLLM.answer_prompt()
+        )
         return renumber(checked.text, checked.cited)
 
-    def _from_llm_text(self, prepared: Prepared, text: str) -> Answer:
-        """Verify the model's answer against the passages it was given; fall back when nothing survives."""
+    def _from_llm_text(self, prepared: Prepared, text: str, *, cut: str | None = None) -> Answer:
+        """Verify the model's answer against the passages it was given; fall back when nothing survives.
+
+        ``cut``: why the text ended early (deadline, token cap); its verified claims are kept all the same, the
+        unfinished claim after the last marker never is.
+        """
         numbered = prepared.numbered
         assert numbered is not None
         used, evidence = prepared.extractive.passages, prepared.evidence
@@ -229,10 +247,16 @@ class AnswerEngine:
             refusal = self.abstention(evidence.window, as_of=evidence.as_of)
             return Answer(prepared.question, refusal, [], True, used, reader="llm", evidence=evidence)
         sources = {n: [h.text for h in numbered.hits[aid]] for n, aid in enumerate(numbered.order, start=1)}
-        checked = verify(text, sources)
+        checked = verify(text, sources, question=prepared.question, prompt=ChatLLM.answer_prompt())
+        dropped = [(d.claim, d.reason) for d in checked.dropped]
+        for claim, reason in dropped:
+            log.info("LLM claim dropped (%s): %.200r", reason, claim)
+        if cut:
+            log.info("LLM answer ended early (%s): %d claims verified", cut, len(claims(checked.text)))
         if not checked.text:
-            log.warning("LLM answer failed verification (%d sentences dropped)", len(checked.dropped))
-            return replace(prepared.extractive, fallback_reason="nothing in the model's answer could be verified")
+            reason = "nothing in the model's answer could be verified" + (f" ({cut})" if cut else "")
+            log.warning("LLM answer not used: %s (%d claims dropped)", reason, len(dropped))
+            return replace(prepared.extractive, fallback_reason=reason, dropped=dropped)
         citations = []
         said: dict[int, list[str]] = {}
         for claim in (c for paragraph in checked.text.split("\n") for c in claims(paragraph)):
@@ -242,7 +266,7 @@ class AnswerEngine:
             first = numbered.hits[numbered.order[n - 1]][0]
             citations.append(Citation(n, first.article_id, first.title, first.url, first.source, first.published))
         text, final = _renumbered(checked.text, checked.cited, citations, said)
-        return Answer(prepared.question, text, final, False, used, reader="llm", evidence=evidence)
+        return Answer(prepared.question, text, final, False, used, reader="llm", evidence=evidence, dropped=dropped)
 
     def _extractive(
         self,

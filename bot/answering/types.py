@@ -101,7 +101,7 @@ class Answer:
 
     ``abstained`` is true when the archive had nothing that answers the question; then ``citations`` is empty and
     ``text`` says so. ``reader`` says who wrote the text, ``fallback_reason`` why the LLM's answer was not used
-    when one was configured.
+    when one was configured, ``dropped`` which of the model's claims verification removed and why.
     """
 
     question: str
@@ -111,6 +111,7 @@ class Answer:
     passages: list[UsedPassage] = field(default_factory=list)
     reader: Reader = "extractive"
     fallback_reason: str | None = None
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (claim, reason) verification removed
     evidence: Evidence | None = field(default=None, compare=False, repr=False)
 
     def as_json(self) -> dict[str, object]:
@@ -120,6 +121,7 @@ class Answer:
             "abstained": self.abstained,
             "reader": self.reader,
             "fallback_reason": self.fallback_reason,
+            "dropped": [{"claim": claim, "reason": reason} for claim, reason in self.dropped],
             "citations": [c.as_json() for c in self.citations],
             "passages": [
                 {"article_id": p.article_id, "text": p.text, "score": round(p.score, 6)} for p in self.passages

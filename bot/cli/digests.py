@@ -12,7 +12,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot.answering import make_llm
 from bot.cli.app import cli, open_archive, print_json, settings_of, time_option
 from bot.delivery.broadcast import BroadcastReport, make_bot, send_due_digests
-from bot.digest import compose_digest, render_digest_text
+from bot.digest import compose_digest_async, render_digest_text
 from bot.settings import Settings
 from bot.state import State
 from bot.telegram.app import RedactToken, run_bot
@@ -50,13 +50,17 @@ def digest(
     if until_dt <= since_dt:
         raise click.BadParameter(f"--until ({until_dt.isoformat()}) is not after --since ({since_dt.isoformat()})")
     with open_archive(ctx) as archive:
-        result = compose_digest(
-            archive,
-            since=since_dt,
-            until=until_dt,
-            topic=topic,
-            max_stories=settings.digest_max_stories,
-            llm=make_llm(settings),
+        result = asyncio.run(
+            compose_digest_async(
+                archive,
+                since=since_dt,
+                until=until_dt,
+                topic=topic,
+                max_stories=settings.digest_max_stories,
+                llm=make_llm(settings),
+                timeout=settings.llm_timeout,
+                max_tokens=settings.llm_summary_max_tokens,
+            )
         )
     if as_json:
         print_json(result.as_json())

@@ -73,6 +73,7 @@ async def deliver_digest(
                     max_stories=settings.digest_max_stories,
                     llm=llm,
                     timeout=settings.llm_timeout,
+                    max_tokens=settings.llm_summary_max_tokens,
                 )
             )
             if cache is not None:

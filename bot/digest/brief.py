@@ -111,6 +111,7 @@ async def compose_briefing(
     max_stories: int = 8,
     llm: SummaryModel | None = None,
     timeout: float = 30.0,
+    summary_tokens: int = 120,
 ) -> Briefing:
     """The briefing that ``text`` asks for ("sanctions this week", "this week", ""): its window read in the chat's
     zone (default: the last 24 hours), the rest as its topic, the chat's followed ``topics`` first."""
@@ -124,5 +125,6 @@ async def compose_briefing(
         max_stories=max_stories,
         llm=llm,
         timeout=timeout,
+        max_tokens=summary_tokens,
     )
     return Briefing(digest, topic, label)

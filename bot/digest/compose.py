@@ -183,10 +183,9 @@ def compose_digest(
     topics: Sequence[str] = (),
     topic: str | None = None,
     max_stories: int = 8,
-    llm: SummaryModel | None = None,
     params: ClusterParams | None = None,
 ) -> Digest:
-    """The stories of a time window.
+    """The stories of a time window, with extractive summaries (``compose_digest_async`` adds a model's).
 
     Args:
         archive: the archive to read (nothing is embedded except ``topic``).
@@ -195,8 +194,6 @@ def compose_digest(
         topics: the chat's followed topics: stories matching any come first.
         topic: keep only stories about this (``/brief sanctions``).
         max_stories: at most this many stories.
-        llm: a chat model to write the summaries (extractive where it fails). Not from inside a running event
-            loop: there, compose without it and ``await summarize_stories(digest, llm)``.
         params: clustering thresholds (the calibrated defaults when None).
 
     Returns:
@@ -264,14 +261,7 @@ def compose_digest(
         n += len(group)
     stats["rank_seconds"] = time.perf_counter() - t
     stats["seconds"] = time.perf_counter() - started
-    digest = Digest(since, until, tuple(numbered), topic, stats)
-    if llm is None or not numbered:
-        return digest
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(summarize_stories(digest, llm))
-    raise RuntimeError("compose_digest(llm=...) cannot run inside an event loop: await summarize_stories() instead")
+    return Digest(since, until, tuple(numbered), topic, stats)
 
 
 async def compose_digest_async(
@@ -284,9 +274,11 @@ async def compose_digest_async(
     max_stories: int = 8,
     llm: SummaryModel | None = None,
     timeout: float = 30.0,
+    max_tokens: int = 120,
 ) -> Digest:
     """``compose_digest`` in a worker thread (it clusters: CPU work), then the model's summaries when ``llm`` is
-    given (each story keeps its extractive summary where the model fails or ``timeout`` passes)."""
+    given (each story keeps its extractive summary where the model fails, ``timeout`` passes or the summary is
+    rejected)."""
     digest = await asyncio.to_thread(
         compose_digest,
         archive,
@@ -297,7 +289,7 @@ async def compose_digest_async(
         max_stories=max_stories,
     )
     if llm is not None and not digest.empty:
-        digest = await summarize_stories(digest, llm, timeout=timeout)
+        digest = await summarize_stories(digest, llm, timeout=timeout, max_tokens=max_tokens)
     return digest
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import prompts
 from bot.answering.extractive import dateline_end
+from bot.answering.verify import unsupported
 from bot.digest.stories import Digest, Story
 from index.sentences import split_sentences
 from index.terms import words
@@ -27,10 +28,12 @@ _BYLINE = re.compile(
 
 
 class SummaryModel(Protocol):
-    """A chat model: ``bot.llm.ChatLLM`` fits, and so does any fake with the same method."""
+    """A chat model: ``bot.answering.ChatLLM`` fits, and so does any fake with the same method."""
 
-    async def complete(self, messages: list[dict[str, str]]) -> str:
-        """The model's reply to ``messages`` (OpenAI chat format)."""
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_tokens: int | None = None, timeout: float | None = None
+    ) -> str:
+        """The model's whole reply to ``messages`` (OpenAI chat format), within ``max_tokens`` and ``timeout``."""
         ...
 
 
@@ -84,18 +87,32 @@ def lead_summary(text: str, max_chars: int = SUMMARY_CHARS) -> str:
     return _shorten(" ".join(chosen), max_chars)
 
 
-def _clean_summary(reply: str, max_chars: int) -> str | None:
+def _summary_problem(reply: str, story: Story, max_chars: int) -> tuple[str | None, str]:
+    """(why the model's summary is not used, or None; the summary cleaned): it must be plain sentences (no
+    markup or citation markers, five words or more) that the story's articles support (``unsupported``: their
+    names, numbers and most of their words are in the articles the model was given), and not the instructions."""
     text = " ".join(reply.replace("**", "").split()).strip().strip('"“”')
-    if not text or len(words(text)) < 5 or re.search(r"\[\d+\]|<[a-z/]", text):
-        return None
+    if not text or len(words(text)) < 5:
+        return "fewer than five words", text
+    if re.search(r"\[\d+\]|<[a-z/]", text):
+        return "markup or citation markers", text
     if len(text) > max_chars:
         spans = [text[:e] for _, e in split_sentences(text) if e <= max_chars]
-        return spans[-1] if spans else None
-    return text
+        if not spans:
+            return f"one sentence longer than {max_chars} characters", text
+        text = spans[-1]
+    reason = unsupported(text, story.leads, prompt=prompts.load("summary"))
+    return reason, text
 
 
 async def summarize_stories(
-    digest: Digest, llm: SummaryModel, *, timeout: float = 30.0, max_chars: int = SUMMARY_CHARS, concurrency: int = 4
+    digest: Digest,
+    llm: SummaryModel,
+    *,
+    timeout: float = 30.0,
+    max_tokens: int = 120,
+    max_chars: int = SUMMARY_CHARS,
+    concurrency: int = 4,
 ) -> Digest:
     """The digest with each story's summary written by ``llm`` from its articles' leads.
 
@@ -103,12 +120,13 @@ async def summarize_stories(
         digest: a composed digest (extractive summaries).
         llm: the chat model.
         timeout: seconds per story before its extractive summary stays.
+        max_tokens: the longest reply asked for.
         max_chars: the longest summary kept; a longer reply is cut at a sentence that fits.
         concurrency: requests in flight at once.
 
     Returns:
         A new digest. A story keeps its extractive summary when the model fails, times out, or replies with
-        something other than plain sentences (markup, citation markers, fewer than five words).
+        something the checks of ``_summary_problem`` reject; every rejection is logged with its reason.
     """
     gate = asyncio.Semaphore(concurrency)
 
@@ -120,12 +138,17 @@ async def summarize_stories(
         ]
         try:
             async with gate:
-                reply = await asyncio.wait_for(llm.complete(messages), timeout)
+                call = llm.complete(messages, max_tokens=max_tokens, timeout=timeout)
+                reply = await asyncio.wait_for(call, timeout + 1.0)
         except Exception as exc:  # any model failure falls back to the extractive summary
-            log.warning("LLM summary failed for %r: %s", story.headline, exc)
+            reason = str(exc) or type(exc).__name__
+            log.warning("LLM summary of %r failed (%s): the extractive one stays", story.headline, reason)
             return story
-        summary = _clean_summary(reply, max_chars)
-        return replace(story, summary=summary) if summary else story
+        problem, summary = _summary_problem(reply, story, max_chars)
+        if problem is not None:
+            log.warning("LLM summary of %r rejected (%s): the extractive one stays", story.headline, problem)
+            return story
+        return replace(story, summary=summary)
 
     stories = await asyncio.gather(*(one(s) for s in digest.stories))
     return replace(digest, stories=tuple(stories))

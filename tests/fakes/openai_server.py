@@ -70,11 +70,16 @@ class FakeOpenAI:
         extra: str = "",
         chunk_words: int = 2,
         chunk_delay: float = 0.05,
+        first_delay: float = 0.0,
+        context_words: int | None = None,
     ) -> None:
         self.reply = reply or (lambda messages: quote_first_passage(messages, extra))
         self.chunk_words = chunk_words
         self.chunk_delay = chunk_delay
+        self.first_delay = first_delay  # reading the prompt, before the first token (slow on a CPU server)
+        self.context_words = context_words  # like llama.cpp's n_ctx: a longer prompt gets its 400 error
         self.requests: list[JSON] = []
+        self.keys: list[str] = []  # the API key of every request, as sent
         self.chunk_times: list[float] = []
         self._failures: list[int] = []
         self._lock = threading.Lock()
@@ -143,7 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in ("/v1/chat/completions", "/v1/embeddings"):
             self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
             return
-        if not self.headers.get("Authorization", "").startswith("Bearer "):
+        auth = self.headers.get("Authorization", "")
+        with fake._lock:
+            fake.keys.append(auth.removeprefix("Bearer "))
+        if not auth.startswith("Bearer "):
             self._json(401, {"error": {"message": "no API key", "type": "invalid_request_error"}})
             return
         status = fake._take_failure()
@@ -153,11 +161,25 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1/embeddings":
             self._embeddings(body)
             return
-        text = fake.reply(body.get("messages", []))
+        messages = body.get("messages", [])
+        prompt_words = sum(len(str(m.get("content", "")).split()) for m in messages)
+        if fake.context_words is not None and prompt_words > fake.context_words:
+            message = (
+                f"request ({prompt_words} tokens) exceeds the available context size ({fake.context_words} tokens), "
+                "try increasing it"
+            )
+            self._json(400, {"error": {"code": 400, "message": message, "type": "exceed_context_size_error"}})
+            return
+        time.sleep(fake.first_delay)
+        text = fake.reply(messages)
+        finish = "stop"
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        if limit is not None and len(text.split()) > int(limit):  # a word a token, near enough for tests
+            text, finish = " ".join(text.split()[: int(limit)]), "length"
         base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body.get("model", "fake")}
         if not body.get("stream"):
             message = {"role": "assistant", "content": text}
-            choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+            choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
             usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
             self._json(200, {**base, "object": "chat.completion", "choices": [choice], "usage": usage})
             return
@@ -172,8 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fake.chunk_delay)
             with fake._lock:
                 fake.chunk_times.append(time.monotonic())
-            self._event({**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-        self._event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            try:
+                self._event({**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client hung up (its deadline passed): a real server stops generating too
+        self._event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         self.close_connection = True
