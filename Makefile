@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export NO_PROXY := 127.0.0.1,localhost,::1
 export no_proxy := 127.0.0.1,localhost,::1
 
-.PHONY: run test bench eval lint install lock clean
+.PHONY: run test bench eval eval-newsqa lint install lock clean
 
 UV_VERSION := 0.13.9
 
@@ -56,6 +56,17 @@ eval: $(STAMP)
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 \
 		-o requirements.lock
+
+# Answer quality on newsqa-dev (questions as people type them, over 1,200 rtqa articles). The subset is written
+# to a temporary file, never into the repository; its index is built once (about 15-25 minutes) and reused.
+NEWSQA := $(SHARED)/newsqa-dev
+eval-newsqa: $(STAMP)
+	@test -d $(NEWSQA) || { echo "skipped: $(NEWSQA) is absent"; exit 0; }
+	mkdir -p bench/out
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PY) $(NEWSQA)/make_subset.py "$$tmp/newsqa-subset.jsonl" && \
+	$(BIN)/briefbot eval $(NEWSQA)/questions.jsonl --null $(NEWSQA)/null.jsonl --corpus "$$tmp/newsqa-subset.jsonl" \
+		--modes hybrid,dense,keyword --run-out bench/out/newsqa-run.jsonl
 
 clean:
 	rm -rf $(VENV) build *.egg-info

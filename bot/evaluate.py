@@ -185,14 +185,14 @@ def summarise(
     if answered:
         report["answers"] = {
             "n": len(answered),
-            "answer_string_in_reply": sum(
-                1
-                for q in questions
-                if not outcomes[q["id"]].abstained and has_answer(q["answer"], outcomes[q["id"]].answer_text)
-            )
-            / len(answered),
+            "answer_string_in_reply": _reply_share(questions, outcomes),
             "false_abstention": sum(o.abstained for o in answered) / len(answered),
         }
+        kinds = sorted({q["kind"] for q in questions if q.get("kind")})
+        if kinds:
+            report["answers"]["by_kind"] = {
+                kind: _reply_share([q for q in questions if q.get("kind") == kind], outcomes) for kind in kinds
+            }
     nulls = [outcomes[q["id"]] for q in null_questions if q["id"] in outcomes]
     if nulls:
         report["null"] = {
@@ -222,6 +222,13 @@ def summarise(
             "max": round(lat[-1], 1),
         }
     return report
+
+
+def _reply_share(questions: Sequence[dict[str, Any]], outcomes: dict[str, Outcome]) -> float:
+    """The share of ``questions`` whose reply (not an abstention) holds the answer string."""
+    done = [q for q in questions if q["id"] in outcomes]
+    hits = sum(not outcomes[q["id"]].abstained and has_answer(q["answer"], outcomes[q["id"]].answer_text) for q in done)
+    return hits / len(done) if done else 0.0
 
 
 def abstention_cv(
@@ -270,9 +277,14 @@ def write_run(path: str | Path, outcomes: Iterable[Outcome]) -> None:
 
 
 def eval_settings(settings: Settings, corpus: str | Path) -> Settings:
-    """The settings of ``corpus``'s evaluation home: a folder of its own under the user's home, reused by later
-    runs (the first embeds the whole corpus)."""
-    key = hashlib.sha1(str(Path(corpus).resolve()).encode()).hexdigest()[:8]
+    """The settings of ``corpus``'s evaluation home: a folder of its own under the user's home, named by the
+    corpus file's content (the same articles written anew, to a temporary file, find the same home), reused by
+    later runs (the first embeds the whole corpus)."""
+    digest = hashlib.sha1()
+    with open(corpus, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    key = digest.hexdigest()[:8]
     name = Path(corpus).name.split(".")[0]
     return settings.model_copy(update={"home": settings.home / "eval" / f"{name}-{key}"})
 
@@ -344,6 +356,10 @@ def report_lines(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"answers: string in reply {a['answer_string_in_reply']:.3f}, false abstention {a['false_abstention']:.3f}"
         )
+        if "by_kind" in a:
+            lines.append(
+                "answer string in reply by kind: " + ", ".join(f"{k} {v:.3f}" for k, v in a["by_kind"].items())
+            )
     if "null" in result:
         lines.append(f"null questions: abstention {result['null']['abstention']:.3f} (n={result['null']['n']})")
         cv = result["null"].get("cross_validated")

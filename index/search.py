@@ -24,6 +24,9 @@ Mode = Literal["hybrid", "dense", "keyword"]
 
 EXACT_SEARCH_MAX = 5000  # a filter admitting at most this many passages is searched exactly, vector by vector
 RRF_K = 60  # the constant of Cormack et al.'s reciprocal rank fusion
+#: How the two sides' candidates become one list ("convex" or "rrf"), and the dense side's weight in "convex".
+FUSION = "rrf"
+DENSE_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -278,13 +281,10 @@ class Searcher:
             t = time.perf_counter()
             keyword_ranked = self.keyword(query, candidates, filters)
             timings["keyword"] = time.perf_counter() - t
-        scores: dict[str, float] = {}
         dense_pos = {pid: i for i, (pid, _) in enumerate(dense_ranked)}
         kw_pos = {pid: i for i, (pid, _) in enumerate(keyword_ranked)}
         sims = dict(dense_ranked)
-        for ranking in (dense_ranked, keyword_ranked):
-            for rank, (pid, _) in enumerate(ranking):
-                scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        scores = fuse(dense_ranked, keyword_ranked)
         passages = self.archive.catalog.passages(scores)
         articles = self.archive.catalog.articles(p.article_id for p in passages.values())
         if vector is not None:
@@ -333,6 +333,33 @@ class Searcher:
             if len(top) >= k:
                 break
         return SearchResult(top, query, filters, time.perf_counter() - started, timings)
+
+
+def _normalised(ranking: list[tuple[str, float]]) -> dict[str, float]:
+    """Scores over the best one, from their theoretical minimum (0 for BM25 and, near enough, for MiniLM's cosines)."""
+    top = max((score for _, score in ranking), default=0.0)
+    return {pid: max(0.0, score) / top if top > 0 else 0.0 for pid, score in ranking}
+
+
+def fuse(dense: list[tuple[str, float]], keyword: list[tuple[str, float]]) -> dict[str, float]:
+    """One score per passage from the two sides' ranked ``(passage id, score)`` lists.
+
+    ``FUSION = "convex"``: ``DENSE_WEIGHT`` times the normalised cosine plus the rest times the normalised BM25
+    (Bruch et al. 2023); a side that did not find a passage gives it 0. ``"rrf"``: reciprocal rank fusion, each
+    side weighted the same way (0.5: equal weights).
+    A list of one side alone (dense or keyword mode) keeps its order either way.
+    """
+    scores: dict[str, float] = {}
+    if FUSION == "convex":
+        weight = DENSE_WEIGHT if dense and keyword else (1.0 if dense else 0.0)
+        for w, side in ((weight, _normalised(dense)), (1.0 - weight, _normalised(keyword))):
+            for pid, value in side.items():
+                scores[pid] = scores.get(pid, 0.0) + w * value
+        return scores
+    for w, ranking in ((2 * DENSE_WEIGHT, dense), (2 * (1.0 - DENSE_WEIGHT), keyword)):
+        for rank, (pid, _) in enumerate(ranking):
+            scores[pid] = scores.get(pid, 0.0) + w / (RRF_K + rank + 1)
+    return scores
 
 
 def _sql_filter(filters: SearchFilters) -> tuple[list[str], list[Any]]:

@@ -173,6 +173,9 @@ def test_eval_ingests_its_corpus_once_into_a_home_of_its_own(tmp_path: Path, mon
         ],
     )
     for added, unchanged in ((2, 0), (0, 2)):  # the second run reuses the first one's index
+        if unchanged:  # the same articles written anew elsewhere (make eval-newsqa writes them to a temporary file)
+            (tmp_path / "again").mkdir()
+            corpus = shutil.copy(corpus, tmp_path / "again" / "corpus.jsonl")
         result = CliRunner().invoke(cli, ["eval", questions, "--corpus", corpus, "--json"])
         assert result.exit_code == 0, result.output
         assert f"corpus: {added} added, {unchanged} unchanged, 0 failed" in result.stderr
@@ -180,3 +183,32 @@ def test_eval_ingests_its_corpus_once_into_a_home_of_its_own(tmp_path: Path, mon
         assert report["retrieval"]["hybrid"]["Hit@1"] == 1.0 and report["answers"]["false_abstention"] == 0.0
     assert not (tmp_path / "home" / "catalog.sqlite3").exists()  # the user's own archive is left alone
     assert len(list((tmp_path / "home" / "eval").iterdir())) == 1
+
+
+def test_eval_reads_newsqa_questions_by_kind_and_a_null_file_without_answers(
+    tmp_path: Path, demo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRIEFBOT_HOME", str(demo_home))
+    questions = _jsonl(
+        tmp_path / "q.jsonl",
+        [
+            {"id": "d1", "question": "What did Tervania say about the sanctions?", "answer": "unlawful",
+             "kind": "quote", "date": "2026-11-29"},
+            {"id": "d2", "question": "How many jobs will Silvanic cut?", "answer": "1,100", "kind": "number",
+             "date": "2026-11-29"},
+        ],
+    )  # fmt: skip
+    nulls = _jsonl(
+        tmp_path / "null.jsonl",
+        [
+            {"id": "n1", "question": "Who won the 2031 chess olympiad in Halvik?", "date": "2026-11-29"},
+            {"id": "n2", "question": "What did the Moon colony's mayor say?", "answer": "", "date": "2026-11-29"},
+        ],
+    )  # fmt: skip
+    result = CliRunner().invoke(cli, ["eval", questions, "--null", nulls, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["answers"]["by_kind"]) == {"quote", "number"}
+    assert report["null"]["n"] == 2 and "old_answer_in_reply" not in report["null"]  # no old answers given
+    text = CliRunner().invoke(cli, ["eval", questions, "--null", nulls]).stdout
+    assert "answer string in reply by kind: number" in text

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from bot.answering.extractive import Sentence, candidate_sentences, choose
+from bot.answering.extractive import Sentence, candidate_sentences, choose, rerank
 from bot.answering.followup import rewrite_problem, standalone_query
 from bot.answering.llm import ChatLLM, LLMError, Numbered, number_passages
 from bot.answering.types import NO_ANSWER, Answer, Citation, Evidence, QuestionContext, UsedPassage
@@ -91,9 +91,9 @@ class AnswerEngine:
         if today is not None:
             # "As of" a past date (evaluation, replays): what was published after it did not exist yet.
             filters = with_window(filters, None, end_of_day(now), undated=True)
-        result = self.searcher.search(
-            query, k=context.k or self.settings.answer_k, filters=filters, mode=mode, recency=0.1, now=now
-        )
+        k = context.k or self.settings.answer_k
+        result = self.searcher.search(query, k=k * 2, filters=filters, mode=mode, recency=0.1, now=now)
+        result.hits = rerank(query, result.hits, self.idf)[:k]
         as_of = end_of_day(now) if today is not None else None
         evidence = Evidence(
             threshold=MIN_EVIDENCE, window=window, as_of=as_of, query=query, timings=dict(result.timings)

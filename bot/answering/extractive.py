@@ -13,16 +13,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.answering.questions import answers, asked
 from index.search import Hit
 from index.sentences import split_sentences
-from index.terms import query_terms, stem, stems
+from index.terms import STOPWORDS, query_terms, stem, stems
 
-_SPEECH_Q = re.compile(
-    r"\b(?:what|how)\s+(?:did|does|do|has|have|had|is|was|were)\s+(?P<who>.+?)\s+"
-    r"(?:say|said|tell|told|respond|responded|react|reacted|announce|announced|think|claim|claimed|"
-    r"call|called|describe|described|warn|warned|comment|commented|mean)\b",
-    re.IGNORECASE,
-)
 _SPEECH_VERB = re.compile(
     r"\b(?:said|says|say|told|tells|stated|added|called|described|warned|argued|insisted|noted|declared|"
     r"announced|according to|spokesman|spokeswoman|spokesperson|statement|commented|responded|wrote)\b",
@@ -43,6 +38,19 @@ _NOT_NAMES = frozenset(
         "Sunday",
     ]
 )  # fmt: skip
+#: The reader's weights (bench/reader_ablation.py measures them on rtqa-2024 and newsqa-dev together).
+TYPE_BONUS = 0.6
+CONTEXT_WEIGHT = 0.0
+#: The answer's length: sentences, sentences from one article, words (about; a quotation is kept whole).
+MAX_SENTENCES = 4
+PER_ARTICLE = 2
+MAX_WORDS = 130
+NEAR_BEST = 0.55  # a sentence scoring below this share of the best one is left out
+#: How much a passage's best sentence moves it among the search results (0: search's order as it is).
+RERANK_WEIGHT = 0.0
+QUESTION_PENALTY = 0.3
+RESTATES_PENALTY = 0.6
+_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
 _OPEN_QUOTES = '“"«'
 _CLOSE_QUOTES = '”"»'
 
@@ -56,12 +64,6 @@ class Sentence:
     end: int
     text: str
     score: float
-
-
-def speaker_of(question: str) -> list[str]:
-    """The content words naming who is asked about in "what did X say" questions ([] for other questions)."""
-    m = _SPEECH_Q.search(question)
-    return query_terms(m.group("who")) if m else []
 
 
 def _unattributed(text: str) -> bool:
@@ -109,7 +111,8 @@ def candidate_sentences(
     q_terms = query_terms(question)
     q_stems = {stem(t): idf(t) for t in q_terms}
     total = sum(q_stems.values()) or 1.0
-    speaker = [stem(t) for t in speaker_of(question)]
+    wanted = asked(question)
+    speaker = [stem(t) for t in wanted.speaker]
     spans_of: dict[str, list[tuple[int, int]]] = {}
     out: list[Sentence] = []
     for i, hit in enumerate(hits):
@@ -152,6 +155,10 @@ def candidate_sentences(
             sentence = text[s:e]
             words = stems(sentence)
             matched = sum(w for t, w in q_stems.items() if t in words)
+            if CONTEXT_WEIGHT and first > 0 and "\n" not in text[spans[first - 1][1] : s]:
+                # "His 154 yards…": the sentence before, in its paragraph, often names what this one is about.
+                before = stems(text[spans[first - 1][0] : spans[first - 1][1]])
+                matched += CONTEXT_WEIGHT * sum(w for t, w in q_stems.items() if t in before and t not in words)
             score = matched / total + 0.25 / (1 + i)  # earlier (better-ranked) passages win ties
             if speaker:
                 # "What did Daniel Moreau say?": his words, not Daniel Okafor's. The last word of the speaker's
@@ -159,6 +166,12 @@ def candidate_sentences(
                 speech = bool(_SPEECH_VERB.search(sentence)) or any(q in sentence for q in _OPEN_QUOTES)
                 if speech and speaker[-1] in words:
                     score += 0.6 if _QUOTED.search(sentence) else 0.5  # their own words beat a paraphrase
+            elif wanted.kind != "other" and answers(wanted.kind, sentence, question):
+                score += TYPE_BONUS  # it holds the kind of answer asked for: a name, a number, a date, a place
+            if sentence.rstrip(_CLOSE_QUOTES + " ").endswith("?"):
+                score *= QUESTION_PENALTY  # a subheading asking the question ("Who is starring in the series?")
+            elif not words - set(q_stems) - _STOP_STEMS:
+                score *= RESTATES_PENALTY  # nothing the question does not already say
             n_words = len(sentence.split())
             if n_words < 6:
                 score *= 0.5  # headlines, datelines, bylines
@@ -172,12 +185,15 @@ def choose(
     sentences: list[Sentence],
     hits: Sequence[Hit],
     *,
-    max_sentences: int = 4,
-    per_article: int = 2,
-    max_words: int = 130,
+    max_sentences: int | None = None,
+    per_article: int | None = None,
+    max_words: int | None = None,
 ) -> list[Sentence]:
     """The best sentences: at most ``per_article`` from one article, none repeated, within reach of the best, and
     about ``max_words`` in all (a quotation kept whole can run over several sentences)."""
+    max_sentences = max_sentences or MAX_SENTENCES
+    per_article = per_article or PER_ARTICLE
+    max_words = max_words or MAX_WORDS
     ranked = sorted(sentences, key=lambda s: -s.score)
     if not ranked:
         return []
@@ -186,7 +202,7 @@ def choose(
     per: dict[str, int] = {}
     seen: set[str] = set()
     for s in ranked:
-        if s.score < best * 0.55 or len(chosen) >= max_sentences:
+        if s.score < best * NEAR_BEST or len(chosen) >= max_sentences:
             break
         aid = hits[s.hit_index].article_id
         key = " ".join(s.text.lower().split())
@@ -206,3 +222,32 @@ def _overlaps(a: Sentence, b: Sentence, hits: Sequence[Hit]) -> bool:
     """Overlapping passages of one article can yield the same sentence twice."""
     same = hits[a.hit_index].article_id == hits[b.hit_index].article_id
     return same and a.start < b.end and b.start < a.end
+
+
+def rerank(question: str, hits: Sequence[Hit], idf: Callable[[str], float]) -> list[Hit]:
+    """``hits`` in the order a reader would read them: search's order, moved by how well each passage answers
+    ``question`` itself (its best sentence's share of the question's words, and whether that sentence holds the
+    kind of answer asked for). Search finds the right article; this puts its passage with the answer first."""
+    if not hits or not RERANK_WEIGHT:
+        return list(hits)
+    q_stems = {stem(t): idf(t) for t in query_terms(question)}
+    total = sum(q_stems.values()) or 1.0
+    wanted = asked(question)
+    speaker = stem(wanted.speaker[-1]) if wanted.speaker else None
+    top = max(h.score for h in hits) or 1.0
+    scored = []
+    for h in hits:
+        best = 0.0
+        for a, b in split_sentences(h.text):
+            sentence = h.text[a:b]
+            words = stems(sentence)
+            value = sum(w for t, w in q_stems.items() if t in words) / total
+            if speaker is not None:
+                if speaker in words and _QUOTED.search(sentence):
+                    value += TYPE_BONUS
+            elif wanted.kind != "other" and answers(wanted.kind, sentence, question):
+                value += TYPE_BONUS
+            best = max(best, value)
+        scored.append((h.score / top + RERANK_WEIGHT * best, h))
+    scored.sort(key=lambda x: -x[0])
+    return [h for _, h in scored]
