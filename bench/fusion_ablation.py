@@ -42,7 +42,7 @@ class Question:
     rare: float = 0.0  # the highest IDF among the query's words, over the log of the passage count
 
 
-def collect(home: str, questions_path: str, out: str, limit: int | None) -> None:
+def collect(home: str, questions_path: str, out: str, limit: int | None, name: str | None = None) -> None:
     from bot.answering import AnswerEngine, QuestionContext
     from bot.answering.engine import as_datetime, end_of_day, publication_window
     from bot.answering.followup import standalone_query
@@ -58,7 +58,7 @@ def collect(home: str, questions_path: str, out: str, limit: int | None) -> None
     engine = AnswerEngine(archive, settings)
     searcher = engine.searcher
     n_passages = max(2, archive.catalog.counts()[1])
-    name = Path(questions_path).name.split(".")[0]
+    name = name or Path(questions_path).name.split(".")[0]
     rows: list[Question] = []
     for q in read_jsonl(questions_path)[:limit]:
         now = as_datetime(date.fromisoformat(q["date"])) if q.get("date") else datetime.now().astimezone()
@@ -141,6 +141,9 @@ def adaptive(low: float, high: float, pivot: float, theoretical: bool) -> Fusion
     return fuse
 
 
+RECENCY_DAYS = 30.0
+
+
 def ranked(q: Question, scores: dict[str, float], recency: float, per_article: int = 2, k: int = 10) -> list[str]:
     fused = []
     for pid, score in scores.items():
@@ -148,7 +151,7 @@ def ranked(q: Question, scores: dict[str, float], recency: float, per_article: i
             continue
         age = q.age_days.get(pid)
         if recency and age is not None:
-            score *= 1.0 + recency * math.exp(-age / 30)
+            score *= 1.0 + recency * math.exp(-age / RECENCY_DAYS)
         fused.append((score, pid))
     fused.sort(reverse=True)
     out: list[str] = []
@@ -261,6 +264,16 @@ def compare(paths: Sequence[str], as_json: bool) -> None:
         else:
             scores, picked = cross_validate(questions, options, recencies)
             report[family] = {"cross_validated": scores, "picked": picked}
+    # The recency prior on its own: strength and reach, with today's fusion and the best family's first pick.
+    decay: dict[str, dict[str, dict[str, float]]] = {}
+    global RECENCY_DAYS
+    for days in (7.0, 30.0, 90.0):
+        RECENCY_DAYS = days
+        for strength in (0.0, 0.1, 0.2, 0.3, 0.5):
+            key = f"strength {strength}, {days:g} days"
+            decay[key] = {s: metrics([q for q in questions if q.set == s], rrf(), strength) for s in sets}
+    RECENCY_DAYS = 30.0
+    report["recency (RRF k=60)"] = {"decay": decay}
     if as_json:
         print(json.dumps(report, indent=1))
         return
@@ -268,6 +281,8 @@ def compare(paths: Sequence[str], as_json: bool) -> None:
     print(f"| fusion (5-fold cross-validated over {' + '.join(sets)}) | {header} | parameters picked per fold |")
     print("|---" * (2 + 3 * len(sets)) + "|")
     for family, r in report.items():
+        if "decay" in r:
+            continue
         cells = " | ".join(
             f"{r['cross_validated'][s]['Hit@1']:.3f} | {r['cross_validated'][s]['Hit@5']:.3f} | "
             f"{r['cross_validated'][s]['Hit@10']:.3f}"
@@ -275,6 +290,14 @@ def compare(paths: Sequence[str], as_json: bool) -> None:
         )
         picks = "; ".join(",".join(f"{k}={v}" for k, v in p.items()) for p in r["picked"])
         print(f"| {family} | {cells} | {picks} |")
+    print()
+    print(f"| recency prior (RRF k=60): strength, reach | {header} |")
+    print("|---" * (1 + 3 * len(sets)) + "|")
+    for key, scores in report["recency (RRF k=60)"]["decay"].items():
+        cells = " | ".join(
+            f"{scores[s]['Hit@1']:.3f} | {scores[s]['Hit@5']:.3f} | {scores[s]['Hit@10']:.3f}" for s in sets
+        )
+        print(f"| {key} | {cells} |")
 
 
 def main() -> None:
@@ -285,12 +308,13 @@ def main() -> None:
     c.add_argument("--questions", required=True)
     c.add_argument("--out", required=True)
     c.add_argument("--limit", type=int, default=None)
+    c.add_argument("--name", default=None, help="the set's name in reports (default: the file's)")
     m = sub.add_parser("compare")
     m.add_argument("candidates", nargs="+")
     m.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.command == "collect":
-        collect(args.home, args.questions, args.out, args.limit)
+        collect(args.home, args.questions, args.out, args.limit, args.name)
     else:
         compare(args.candidates, args.json)
 

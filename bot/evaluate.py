@@ -110,8 +110,8 @@ class Outcome:
     quotes: int = 0
     quotes_verbatim: int = 0
     mode_passages: dict[str, list[str]] = field(default_factory=dict)
-    similarity: float = 0.0  # the evidence measures the abstention threshold is calibrated on
-    coverage: float = 0.0
+    score: float = 0.0  # the evidence score the abstention threshold is calibrated on, and its features
+    features: dict[str, float] = field(default_factory=dict)
     forced: bool = False  # abstained with strong evidence (nothing quotable): no threshold changes that
 
 
@@ -148,13 +148,17 @@ def run_questions(
         out = Outcome(q["id"], passages, answer.text, answer.abstained, seconds)
         evidence = answer.evidence
         if evidence is not None:
-            out.similarity, out.coverage = evidence.similarity, evidence.coverage
+            out.score, out.features = evidence.score, dict(evidence.features)
             out.forced = answer.abstained and evidence.strong
         # Every quotation the reply shows must stand in an article its claim cites.
         by_n = {c.n: c.article_id for c in answer.citations}
         articles = engine.archive.catalog.articles(by_n.values())
         for claim in (c for paragraph in answer.text.split("\n") for c in claims(paragraph)):
-            cited = [bare(articles[by_n[n]].text) for n in markers(claim) if by_n.get(n) in articles]
+            cited = [
+                bare(unit(articles[by_n[n]].title, articles[by_n[n]].text))
+                for n in markers(claim)
+                if by_n.get(n) in articles
+            ]
             for quote in quotes(claim):
                 out.quotes += 1
                 out.quotes_verbatim += any(bare(quote) in text for text in cited)
@@ -205,10 +209,8 @@ def summarise(
             report["null"]["old_answer_in_reply"] = sum(
                 has_answer(q["answer"], outcomes[q["id"]].answer_text) for q in with_old
             ) / len(with_old)
-        dev_scores = [(o.similarity + o.coverage, o.forced) for o in answered]
-        report["null"]["cross_validated"] = abstention_cv(
-            dev_scores, [(o.similarity + o.coverage, o.forced) for o in nulls]
-        )
+        dev_scores = [(o.score, o.forced) for o in answered]
+        report["null"]["cross_validated"] = abstention_cv(dev_scores, [(o.score, o.forced) for o in nulls])
     quotes = sum(o.quotes for o in outcomes.values())
     report["quotes"] = {
         "n": quotes,
@@ -270,8 +272,8 @@ def write_run(path: str | Path, outcomes: Iterable[Outcome]) -> None:
                 "passages": o.passages,
                 "answer_text": o.answer_text,
                 "abstained": o.abstained,
-                "similarity": round(o.similarity, 4),
-                "coverage": round(o.coverage, 4),
+                "evidence": round(o.score, 4),
+                "features": o.features,
             }
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 

@@ -96,7 +96,16 @@ def test_stats_and_ask_json(tmp_path: Path) -> None:
     )
     answer = json.loads(out)
     assert code == 0
-    assert set(answer) == {"answer", "abstained", "reader", "fallback_reason", "dropped", "citations", "passages"}
+    assert set(answer) == {
+        "answer",
+        "abstained",
+        "related",
+        "reader",
+        "fallback_reason",
+        "dropped",
+        "citations",
+        "passages",
+    }
     assert answer["reader"] == "extractive" and answer["fallback_reason"] is None
     assert answer["abstained"] is False and "next storm" in answer["answer"]
     c = answer["citations"][0]

@@ -13,28 +13,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
+from bot.answering.evidence import RELATED_NAMES, measure
 from bot.answering.extractive import Sentence, candidate_sentences, choose, rerank
 from bot.answering.followup import rewrite_problem, standalone_query
 from bot.answering.llm import ChatLLM, LLMError, Numbered, number_passages
-from bot.answering.types import NO_ANSWER, Answer, Citation, Evidence, QuestionContext, UsedPassage
+from bot.answering.questions import asked
+from bot.answering.types import NO_ANSWER, RELATED, Answer, Citation, Evidence, QuestionContext, UsedPassage
 from bot.answering.verify import claims, markers, quotes, renumber, verify
 from bot.settings import Settings
 from index.archive import Archive
 from index.search import Hit, Mode, Searcher, SearchFilters, WordWeights, with_window
-from index.terms import query_terms, stem, stems
 from index.timewin import Window, parse_window, strip_window
 
 log = logging.getLogger(__name__)
 _MARKERS = re.compile(r"\s*\[\d{1,3}\]")
 
-# The evidence test, calibrated on the whole rtqa-2024 corpus (dev questions vs. the null set, BENCHMARKS.md):
-# score = best cosine of the top 3 passages + best IDF-weighted share of the question's words in a top-5 passage.
-MIN_EVIDENCE = 0.99
 WEIGHTS_TTL = 600.0  # seconds between refreshes of the word weights
+RELATED_ITEMS = 2  # the closest items a "related coverage" reply cites
 
 
 def publication_window(question: str, now: datetime) -> Window | None:
@@ -95,23 +94,8 @@ class AnswerEngine:
         result = self.searcher.search(query, k=k * 2, filters=filters, mode=mode, recency=0.1, now=now)
         result.hits = rerank(query, result.hits, self.idf)[:k]
         as_of = end_of_day(now) if today is not None else None
-        evidence = Evidence(
-            threshold=MIN_EVIDENCE, window=window, as_of=as_of, query=query, timings=dict(result.timings)
-        )
-        if result.hits:
-            evidence.similarity = max(h.similarity for h in result.hits[:3])
-            evidence.coverage = self._coverage(query, result.hits[:5])
+        evidence = Evidence(window=window, as_of=as_of, query=query, timings=dict(result.timings))
         return result.hits, evidence
-
-    def _coverage(self, query: str, hits: Sequence[Hit]) -> float:
-        """The best share of the query's words (IDF-weighted) in one passage."""
-        weights: dict[str, float] = {}
-        for t in query_terms(query):
-            weights[stem(t)] = max(weights.get(stem(t), 0.0), self.idf(t))
-        total = sum(weights.values())
-        if not total:
-            return 0.0
-        return max(sum(w for t, w in weights.items() if t in stems(f"{h.title} {h.text}")) / total for h in hits)
 
     # -- the one path ---------------------------------------------------------------------------------------------
     async def stream(self, question: str, context: QuestionContext | None = None) -> AsyncIterator[str | Answer]:
@@ -202,16 +186,21 @@ class AnswerEngine:
         used = [UsedPassage(h.passage_id, h.article_id, h.title, h.text, h.score) for h in hits]
         texts = {aid: a.text for aid, a in self.archive.catalog.articles(h.article_id for h in hits).items()}
         chosen = choose(candidate_sentences(evidence.query, hits, self.idf, texts), hits)
+        features = measure(evidence.query, asked(evidence.query), hits, chosen[0].text if chosen else None, self.idf)
+        evidence.features, evidence.score = features.as_dict(), features.score()
+        if features.preview:
+            # Only a preview of what was asked about ("will face" for "who won"): related coverage, no answer.
+            evidence.score = min(evidence.score, -1.0)
+        evidence.related = bool(hits) and features.names >= RELATED_NAMES
         if not hits or not chosen or not evidence.strong:
             log.info(
-                "abstain: evidence %.3f (sim=%.3f cov=%.3f) window=%s",
+                "abstain (%s): evidence %.3f %s window=%s",
+                "related coverage" if evidence.related else "nothing",
                 evidence.score,
-                evidence.similarity,
-                evidence.coverage,
+                evidence.features,
                 evidence.window.label if evidence.window else None,
             )
-            text = self.abstention(evidence.window, as_of=evidence.as_of)
-            final = Answer(question, text, [], True, used, evidence=evidence)
+            final = self._abstention(question, hits, used, evidence)
             return Prepared(question, hits, evidence, final, final, [], None)
         extractive = self._extractive(question, hits, chosen, used, texts, evidence)
         messages: list[dict[str, str]] = []
@@ -297,6 +286,23 @@ class AnswerEngine:
                 said.setdefault(n, []).append(_MARKERS.sub("", claim).strip())
         text, final = _renumbered(checked.text, checked.cited, citations, said)
         return Answer(question, text, final, False, used, evidence=evidence)
+
+    def _abstention(self, question: str, hits: list[Hit], used: list[UsedPassage], evidence: Evidence) -> Answer:
+        """No answer: the closest related coverage, cited, when the archive covers the question's subject; else
+        the plain refusal."""
+        if not evidence.related:
+            text = self.abstention(evidence.window, as_of=evidence.as_of)
+            return Answer(question, text, [], True, used, evidence=evidence)
+        citations: list[Citation] = []
+        for h in hits:
+            if all(c.article_id != h.article_id for c in citations):
+                n = len(citations) + 1
+                citations.append(Citation(n, h.article_id, h.title, h.url, h.source, h.published))
+            if len(citations) == RELATED_ITEMS:
+                break
+        items = "; ".join(f"“{' '.join(c.title.split())}” [{c.n}]" for c in citations)
+        text = f"{RELATED}: {items}."
+        return Answer(question, text, citations, True, used, related=True, evidence=evidence)
 
     def abstention(self, window: Window | None = None, *, as_of: datetime | None = None) -> str:
         """The honest "nothing found" answer: what the archive holds and how recent it is (``as_of`` a past day:

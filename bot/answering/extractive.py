@@ -40,10 +40,12 @@ _NOT_NAMES = frozenset(
 )  # fmt: skip
 #: The reader's weights (bench/reader_ablation.py measures them on rtqa-2024 and newsqa-dev together).
 TYPE_BONUS = 0.6
+QUOTE_BONUS = 1.0  # "what did X say": a sentence quoting X
+PARAPHRASE_BONUS = 0.4  # ...one reporting what X said
 CONTEXT_WEIGHT = 0.0
 #: The answer's length: sentences, sentences from one article, words (about; a quotation is kept whole).
 MAX_SENTENCES = 4
-PER_ARTICLE = 2
+PER_ARTICLE = 3
 MAX_WORDS = 130
 NEAR_BEST = 0.55  # a sentence scoring below this share of the best one is left out
 #: How much a passage's best sentence moves it among the search results (0: search's order as it is).
@@ -163,9 +165,10 @@ def candidate_sentences(
             if speaker:
                 # "What did Daniel Moreau say?": his words, not Daniel Okafor's. The last word of the speaker's
                 # name (the surname, or the head noun: "the central bank") must be there; news drops first names.
+                # Their own quotation leads; a report of what they said comes after it.
                 speech = bool(_SPEECH_VERB.search(sentence)) or any(q in sentence for q in _OPEN_QUOTES)
                 if speech and speaker[-1] in words:
-                    score += 0.6 if _QUOTED.search(sentence) else 0.5  # their own words beat a paraphrase
+                    score += QUOTE_BONUS if _QUOTED.search(sentence) else PARAPHRASE_BONUS
             elif wanted.kind != "other" and answers(wanted.kind, sentence, question):
                 score += TYPE_BONUS  # it holds the kind of answer asked for: a name, a number, a date, a place
             if sentence.rstrip(_CLOSE_QUOTES + " ").endswith("?"):

@@ -56,7 +56,7 @@ _DATE = re.compile(
     r"Friday|Saturday|Sunday)\b|\b(?:1[5-9]|20)\d\d\b|\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\.?|\b\d{1,4}\s?(?:BC|AD|BCE|CE)\b"
 )
 _NUMBER_WORDS = (
-    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+    "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
     "eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|"
     "million|millions|billion|billions|trillion|dozen|dozens|half|quarter|third|double|twice"
 )

@@ -15,6 +15,9 @@ from index.timewin import Window
 #: holds ``{no_answer}``), tests and the fake model server read it from here.
 NO_ANSWER = "I have nothing on that in the archive"
 
+#: How a reply that has no answer but related coverage says so (it cites the closest items).
+RELATED = "Nothing in the archive answers that directly; the closest coverage is"
+
 #: Who wrote an answer's text: sentences copied from the articles, or a language model (verified).
 Reader = Literal["extractive", "llm"]
 
@@ -76,32 +79,29 @@ class UsedPassage:
 
 @dataclass
 class Evidence:
-    """Why the engine answered or abstained: how close the best passages came to the question."""
+    """Why the engine answered or abstained (``bot.answering.evidence``): its features and their score."""
 
-    similarity: float = 0.0  # best cosine of the top 3 passages to the question
-    coverage: float = 0.0  # best IDF-weighted share of the question's words in one of the top 5 passages
-    threshold: float = 0.0  # the score the engine needs to answer
+    features: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0  # the evidence score: at 0 or above, an answer
+    related: bool = False  # not an answer, but the archive covers the question's subject
     window: Window | None = None  # the question's own time window
     as_of: datetime | None = None  # the archive as it was then (a past ``today``): later articles did not exist
     query: str = ""  # the question as searched (follow-ups made standalone, the window's words taken out)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
-    def score(self) -> float:
-        return self.similarity + self.coverage
-
-    @property
     def strong(self) -> bool:
-        return self.score >= self.threshold
+        return self.score >= 0.0
 
 
 @dataclass(frozen=True)
 class Answer:
     """An answer: ``text`` carries ``[n]`` markers that refer to ``citations`` by ``n``.
 
-    ``abstained`` is true when the archive had nothing that answers the question; then ``citations`` is empty and
-    ``text`` says so. ``reader`` says who wrote the text, ``fallback_reason`` why the LLM's answer was not used
-    when one was configured, ``dropped`` which of the model's claims verification removed and why.
+    ``abstained`` is true when the archive had nothing that answers the question; ``text`` says so, and
+    ``citations`` is empty unless the archive has related coverage (``related``): then it cites the closest
+    items. ``reader`` says who wrote the text, ``fallback_reason`` why the LLM's answer was not used when one was
+    configured, ``dropped`` which of the model's claims verification removed and why.
     """
 
     question: str
@@ -109,6 +109,7 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     abstained: bool = False
     passages: list[UsedPassage] = field(default_factory=list)
+    related: bool = False  # an abstention that cites the closest related coverage
     reader: Reader = "extractive"
     fallback_reason: str | None = None
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (claim, reason) verification removed
@@ -119,6 +120,7 @@ class Answer:
         return {
             "answer": self.text,
             "abstained": self.abstained,
+            "related": self.related,
             "reader": self.reader,
             "fallback_reason": self.fallback_reason,
             "dropped": [{"claim": claim, "reason": reason} for claim, reason in self.dropped],

@@ -73,9 +73,10 @@ def render_answer(answer: Answer, *, max_len: int = MAX_MESSAGE_LEN) -> list[str
     """An answer as Telegram HTML messages, each at most ``max_len`` visible characters.
 
     ``[n]`` markers become links to citation ``n`` when it exists with an http(s) URL; a sources footer
-    follows. An abstained answer is its text alone. Returns an empty list for an empty answer.
+    follows. A plain abstention is its text alone (one citing related coverage has its sources). Returns an
+    empty list for an empty answer.
     """
-    if answer.abstained:
+    if answer.abstained and not answer.citations:
         return split_html_blocks([escape(p) for p in _paragraphs(answer.text)], max_len)
     by_n = {c.n: c for c in _sorted_citations(answer.citations)}
     blocks = [_text_with_markers(p, by_n) for p in _paragraphs(answer.text)]
@@ -88,7 +89,7 @@ def render_answer(answer: Answer, *, max_len: int = MAX_MESSAGE_LEN) -> list[str
 def render_plain(answer: Answer, *, max_len: int = MAX_MESSAGE_LEN) -> list[str]:
     """The answer as plain text, for when Telegram rejects the HTML: markers as typed, URLs spelled out."""
     blocks = _paragraphs(answer.text)
-    if not answer.abstained and answer.citations:
+    if answer.citations:
         lines = ["Sources:"]
         for c in _sorted_citations(answer.citations):
             parts = [c.source.strip()] if c.source.strip() else []
