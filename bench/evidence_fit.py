@@ -5,7 +5,8 @@
 
 Run files come from ``briefbot eval ... --run-out`` (each row carries the evidence features). A logistic model
 over the features tells answerable questions from null ones, both sets together, each set weighing the same;
-the abstention threshold is then set so that ``--target`` of the training null questions abstain. Everything is
+the abstention threshold is then set so that at least ``--target`` of each set's training null questions
+abstain (the strictest set decides: one rule for every question, and no set's refusals left short). Everything is
 judged out of sample by 5-fold cross-validation: null abstention and false abstention per set, and the weights.
 The threshold's uncertainty (null sets are small) is the spread of the fold thresholds and a bootstrap interval
 of the in-sample null abstention.
@@ -23,7 +24,18 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ["similarity", "coverage", "lead_coverage", "lead_answers", "event_coverage", "preview"]
+FEATURES = [
+    "similarity",
+    "coverage",
+    "lead_coverage",
+    "lead_answers",
+    "event_coverage",
+    "preview",
+    "rare_coverage",
+    "terms",
+    "names",
+    "numbers",
+]
 
 
 def _rows(path: str) -> list[dict[str, Any]]:
@@ -76,6 +88,15 @@ def threshold(scores: Sequence[float], target: float) -> float:
     return math.nextafter(ordered[cut], math.inf)
 
 
+def set_threshold(rows: Sequence[dict[str, Any]], w: np.ndarray, b: float, target: float) -> float:
+    """The lowest threshold at which ``target`` of every set's null questions abstain."""
+    sets = sorted({r["set"] for r in rows})
+    return max(
+        threshold([float(np.dot(w, r["x"]) + b) for r in rows if r["y"] == 0 and r["set"] == name], target)
+        for name in sets
+    )
+
+
 def judge(rows: Sequence[dict[str, Any]], w: np.ndarray, b: float, t: float) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for name in sorted({r["set"] for r in rows}):
@@ -107,7 +128,7 @@ def main() -> None:
         train = [r for i, r in enumerate(rows) if fold[i] != f]
         test = [r for i, r in enumerate(rows) if fold[i] == f]
         w, b = fit(train)
-        t = threshold([float(np.dot(w, r["x"]) + b) for r in train if r["y"] == 0], args.target)
+        t = set_threshold(train, w, b, args.target)
         thresholds.append(t)
         for r in test:
             held.append((r, r["forced"] or float(np.dot(w, r["x"]) + b) < t))
@@ -118,16 +139,17 @@ def main() -> None:
         devs = [a for r, a in mine if r["y"] == 1]
         cv[name] = {"null_abstention": sum(nulls) / len(nulls), "false_abstention": sum(devs) / len(devs)}
     w, b = fit(rows)
-    null_scores = [float(np.dot(w, r["x"]) + b) for r in rows if r["y"] == 0]
-    t = threshold(null_scores, args.target)
+    t = set_threshold(rows, w, b, args.target)
     insample = judge(rows, w, b, t)
     rng = random.Random(1)
-    boot = []
-    nulls = [r for r in rows if r["y"] == 0]
-    for _ in range(1000):
-        sample = [rng.choice(nulls) for _ in nulls]
-        boot.append(sum(r["forced"] or float(np.dot(w, r["x"]) + b) < t for r in sample) / len(sample))
-    boot.sort()
+    boot: dict[str, list[float]] = {}
+    for name in sorted({r["set"] for r in rows}):
+        nulls = [r for r in rows if r["y"] == 0 and r["set"] == name]
+        for _ in range(1000):
+            sample = [rng.choice(nulls) for _ in nulls]
+            share = sum(r["forced"] or float(np.dot(w, r["x"]) + b) < t for r in sample) / len(sample)
+            boot.setdefault(name, []).append(share)
+        boot[name].sort()
     report = {
         "features": FEATURES,
         "weights": {f: round(float(v), 4) for f, v in zip(FEATURES, w, strict=True)},
@@ -135,7 +157,7 @@ def main() -> None:
         "in_sample": insample,
         "cross_validated": cv,
         "fold_thresholds": [round(x - t, 4) for x in thresholds],
-        "null_abstention_95": [round(boot[25], 3), round(boot[974], 3)],
+        "null_abstention_95": {name: [round(v[25], 3), round(v[974], 3)] for name, v in boot.items()},
     }
     print(json.dumps(report, indent=1))
 

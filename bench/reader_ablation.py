@@ -1,12 +1,12 @@
 """The extractive reader's weights, measured on both question sets: the answer string in the reply, per set and
 per kind, for each setting of ``bot.answering.extractive``'s weights.
 
-    BRIEFBOT_HOME=<index> python bench/reader_ablation.py QUESTIONS [--null NULL] [--set NAME=VALUE ...]
+    BRIEFBOT_HOME=<index> python bench/reader_ablation.py QUESTIONS [--set NAME=VALUE ...]
         [--grid NAME=V1,V2,...] [--limit N] [--json]
 
-Each setting answers every question through ``bot.ask`` (as ``briefbot eval`` does); the reader's weights also
-move passages (``rerank``), so Hit@1/5 are reported too. Run it on rtqa-2024 dev and newsqa-dev: a weight that helps one
-and hurts the other is not taken.
+Each setting answers every question through ``bot.ask`` (as ``briefbot eval`` does); search's settings
+(``FUSION``, ``DENSE_WEIGHT``, ``RECENCY``) can be set too, so Hit@1/5 are reported as well. Run it on
+rtqa-2024 dev and newsqa-dev: a weight that helps one and hurts the other is not taken.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections import Counter
 from typing import Any
 
 from bot.answering import AnswerEngine, make_llm
+from bot.answering import engine as answer_engine
 from bot.answering import extractive as reader
 from bot.ask import Asker
 from bot.evaluate import has_answer, read_jsonl, run_questions
@@ -63,7 +64,7 @@ def main() -> None:
     asker = Asker(AnswerEngine(archive, settings, llm=make_llm(settings)))
 
     def put(name: str, value: str | float) -> None:
-        module = search if hasattr(search, name) else reader
+        module = search if hasattr(search, name) else answer_engine if hasattr(answer_engine, name) else reader
         setattr(module, name, value if name == "FUSION" else float(value))
 
     for item in args.set:

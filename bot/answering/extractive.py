@@ -42,14 +42,11 @@ _NOT_NAMES = frozenset(
 TYPE_BONUS = 0.6
 QUOTE_BONUS = 1.0  # "what did X say": a sentence quoting X
 PARAPHRASE_BONUS = 0.4  # ...one reporting what X said
-CONTEXT_WEIGHT = 0.0
 #: The answer's length: sentences, sentences from one article, words (about; a quotation is kept whole).
 MAX_SENTENCES = 4
 PER_ARTICLE = 3
 MAX_WORDS = 130
 NEAR_BEST = 0.55  # a sentence scoring below this share of the best one is left out
-#: How much a passage's best sentence moves it among the search results (0: search's order as it is).
-RERANK_WEIGHT = 0.0
 QUESTION_PENALTY = 0.3
 RESTATES_PENALTY = 0.6
 _STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
@@ -157,10 +154,6 @@ def candidate_sentences(
             sentence = text[s:e]
             words = stems(sentence)
             matched = sum(w for t, w in q_stems.items() if t in words)
-            if CONTEXT_WEIGHT and first > 0 and "\n" not in text[spans[first - 1][1] : s]:
-                # "His 154 yards…": the sentence before, in its paragraph, often names what this one is about.
-                before = stems(text[spans[first - 1][0] : spans[first - 1][1]])
-                matched += CONTEXT_WEIGHT * sum(w for t, w in q_stems.items() if t in before and t not in words)
             score = matched / total + 0.25 / (1 + i)  # earlier (better-ranked) passages win ties
             if speaker:
                 # "What did Daniel Moreau say?": his words, not Daniel Okafor's. The last word of the speaker's
@@ -225,32 +218,3 @@ def _overlaps(a: Sentence, b: Sentence, hits: Sequence[Hit]) -> bool:
     """Overlapping passages of one article can yield the same sentence twice."""
     same = hits[a.hit_index].article_id == hits[b.hit_index].article_id
     return same and a.start < b.end and b.start < a.end
-
-
-def rerank(question: str, hits: Sequence[Hit], idf: Callable[[str], float]) -> list[Hit]:
-    """``hits`` in the order a reader would read them: search's order, moved by how well each passage answers
-    ``question`` itself (its best sentence's share of the question's words, and whether that sentence holds the
-    kind of answer asked for). Search finds the right article; this puts its passage with the answer first."""
-    if not hits or not RERANK_WEIGHT:
-        return list(hits)
-    q_stems = {stem(t): idf(t) for t in query_terms(question)}
-    total = sum(q_stems.values()) or 1.0
-    wanted = asked(question)
-    speaker = stem(wanted.speaker[-1]) if wanted.speaker else None
-    top = max(h.score for h in hits) or 1.0
-    scored = []
-    for h in hits:
-        best = 0.0
-        for a, b in split_sentences(h.text):
-            sentence = h.text[a:b]
-            words = stems(sentence)
-            value = sum(w for t, w in q_stems.items() if t in words) / total
-            if speaker is not None:
-                if speaker in words and _QUOTED.search(sentence):
-                    value += TYPE_BONUS
-            elif wanted.kind != "other" and answers(wanted.kind, sentence, question):
-                value += TYPE_BONUS
-            best = max(best, value)
-        scored.append((h.score / top + RERANK_WEIGHT * best, h))
-    scored.sort(key=lambda x: -x[0])
-    return [h for _, h in scored]
