@@ -11,6 +11,8 @@ import errno
 import logging
 import re
 import time
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import TracebackType
@@ -18,6 +20,7 @@ from types import TracebackType
 import httpx
 from charset_normalizer import from_bytes
 
+from index.bounded import BodyDecoder, UnsupportedEncoding
 from index.errors import SourceError
 from index.settings import IndexSettings
 from index.urls import check_public_url, redact_url
@@ -191,7 +194,8 @@ class Fetcher:
         self._client = httpx.Client(
             timeout=httpx.Timeout(settings.fetch_timeout),
             follow_redirects=False,
-            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+            # Only codings we decode within the size cap (``index.bounded.BodyDecoder``).
+            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
             transport=transport,
         )
 
@@ -289,12 +293,28 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise SourceError(url, too_big)
+        chunks: Iterable[bytes]
+        if response.is_stream_consumed:  # built in memory (httpx.MockTransport): read and decoded already
+            chunks, encoding = [response.content], ""
+        else:
+            chunks, encoding = response.iter_raw(), response.headers.get("content-encoding", "")
+        try:
+            decoder = BodyDecoder(encoding)
+        except UnsupportedEncoding as exc:
+            raise SourceError(url, f"unsupported content encoding {exc}") from None
+        # The raw bytes, decoded here a bounded piece at a time: a compressed bomb stops at the cap.
         body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > cap:
-                raise SourceError(url, too_big)
-            # A server dripping bytes never trips the per-read timeout: bound the whole request too.
-            if time.monotonic() - started > self.settings.fetch_timeout:
-                raise SourceError(url, f"timed out after {self.settings.fetch_timeout:g}s")
+        try:
+            for chunk in chunks:
+                body += decoder.decode(chunk, cap - len(body))
+                if len(body) > cap:
+                    raise SourceError(url, too_big)
+                # A server dripping bytes never trips the per-read timeout: bound the whole request too.
+                if time.monotonic() - started > self.settings.fetch_timeout:
+                    raise SourceError(url, f"timed out after {self.settings.fetch_timeout:g}s")
+            body += decoder.flush(cap - len(body))
+        except zlib.error:
+            raise SourceError(url, "the server sent a body that cannot be decompressed") from None
+        if len(body) > cap:
+            raise SourceError(url, too_big)
         return bytes(body)

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from index.article import ArticleRecord, normalize_text
+from index.bounded import BoundedStream, read_file, too_big
 from index.errors import SourceError
 from index.extract import extract_html, parse_published
 from index.feeds import looks_like_feed, looks_like_opml, read_feed, read_opml
@@ -196,10 +197,10 @@ class _Reader:
         limit = self.settings.max_file_bytes
         if suffix.endswith(".gz"):
             self._check_gzip(path)
-            stream = _LimitedReader(gzip.open(path, "rb"), limit, name, uncompressed=True)  # noqa: SIM115
+            stream = BoundedStream(gzip.open(path, "rb"), limit, name, uncompressed=True)  # noqa: SIM115
         else:
             self._check_size(path)
-            stream = _LimitedReader(path.open("rb"), limit, name)
+            stream = BoundedStream(path.open("rb"), limit, name)
         try:
             with stream:
                 if suffix.startswith(".json") and not suffix.startswith(".jsonl"):
@@ -248,10 +249,11 @@ class _Reader:
     def _check_size(self, path: Path) -> None:
         size = path.stat().st_size
         if size > self.settings.max_file_bytes:
-            raise SourceError(str(path), _too_big(self.settings.max_file_bytes))
+            raise SourceError(str(path), too_big(self.settings.max_file_bytes))
 
     def _check_gzip(self, path: Path) -> None:
-        # A gzip file ends with its uncompressed size (mod 2**32): refuse before reading when it is over the limit.
+        # A gzip file ends with its uncompressed size: refuse before reading when that is over the limit. Only a
+        # shortcut: the size is modulo 2**32, of the last member only, and can be forged; the read counts.
         limit = self.settings.max_file_bytes
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -264,11 +266,10 @@ class _Reader:
                 # streaming read reports as corrupt (and still stops at the limit).
                 plausible = uncompressed <= size * 1032
                 if (plausible and uncompressed > limit) or size > limit:
-                    raise SourceError(str(path), _too_big(limit, uncompressed=True))
+                    raise SourceError(str(path), too_big(limit, uncompressed=True))
 
     def _read_bytes(self, path: Path) -> bytes:
-        self._check_size(path)
-        data = path.read_bytes()
+        data = read_file(path, self.settings.max_file_bytes)
         if not data.strip():
             raise SourceError(str(path), "empty file")
         return data
@@ -279,43 +280,6 @@ class _Reader:
             return decode_bytes(data)
         except UndecodableError as exc:
             raise SourceError(name, f"not a text file: {exc}") from None
-
-
-class _LimitedReader:
-    """A binary stream that raises SourceError once more than ``limit`` bytes have been read from it."""
-
-    def __init__(self, raw: Any, limit: int, name: str, *, uncompressed: bool = False) -> None:
-        self._raw = raw
-        self._uncompressed = uncompressed
-        self._limit = limit
-        self._name = name
-        self._count = 0
-
-    def _add(self, n: int) -> None:
-        self._count += n
-        if self._count > self._limit:
-            raise SourceError(self._name, _too_big(self._limit, uncompressed=self._uncompressed))
-
-    def read(self) -> bytes:
-        data: bytes = self._raw.read(self._limit + 1)
-        self._add(len(data))
-        return data
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self._raw:
-            self._add(len(line))
-            yield line
-
-    def __enter__(self) -> _LimitedReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._raw.close()
-
-
-def _too_big(limit: int, *, uncompressed: bool = False) -> str:
-    what = " uncompressed" if uncompressed else ""
-    return f"file too large: over {limit:,} bytes{what} (max_file_bytes)"
 
 
 def _json_line(raw: bytes, where: str) -> Item:
