@@ -300,13 +300,14 @@ def config_cmd(ctx: click.Context) -> None:
 
 # -- answers ---------------------------------------------------------------------------------------------------
 def _date_option(value: str | None) -> datetime | None:
+    from index.timewin import parse_today
+
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_today(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--today") from None
 
 
 def _engine(archive: Any, settings: Settings) -> Any:
