@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -121,16 +122,23 @@ class _Reader:
             yield SourceError(source, f"cannot read: {exc.strerror or exc}")
 
     def folder(self, folder: Path) -> Iterator[Item]:
-        files = sorted(
-            p
-            for p in folder.rglob("*")
-            if not any(part.startswith(".") for part in p.relative_to(folder).parts)
-            and suffix_of(p) in SUPPORTED_SUFFIXES
-            and p.is_file()
-        )
-        if not files:
+        files: list[Path] = []
+        unreadable: list[SourceError] = []
+
+        def denied(exc: OSError) -> None:  # os.walk skips what it cannot list: say so, as for a file
+            unreadable.append(SourceError(exc.filename or str(folder), f"cannot read: {exc.strerror or exc}"))
+
+        # Symbolic links to folders are not followed (no loops); hidden files and folders are skipped.
+        for root, dirs, names in os.walk(folder, onerror=denied):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                path = Path(root, name)
+                if not name.startswith(".") and suffix_of(path) in SUPPORTED_SUFFIXES and path.is_file():
+                    files.append(path)
+        yield from unreadable
+        if not files and not unreadable:
             yield SourceError(str(folder), "folder holds no supported files (.txt .md .html .json .jsonl .xml)")
-        for path in files:
+        for path in sorted(files):
             yield from self.file(path, explicit=False)
 
     def file(self, path: Path, *, explicit: bool) -> Iterator[Item]:
