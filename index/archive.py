@@ -12,12 +12,14 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import IO
 
 from index.catalog import Catalog
 from index.db import storage_error
@@ -79,6 +81,9 @@ class Archive:
         """
         self.settings = settings
         self.read_only = home_is_read_only(settings.home) if read_only is None else read_only
+        self._lock = threading.RLock()  # threads of one process take turns; ``write.lock`` orders processes
+        self._lock_file: IO[str] | None = None
+        self._lock_depth = 0
         if not self.read_only:
             try:
                 settings.ensure_home()
@@ -113,7 +118,8 @@ class Archive:
     @contextmanager
     def writing(self, *, wait: bool = True) -> Iterator[bool]:
         """Hold the home's write lock: one writer at a time across processes (the bot's feed polling and a CLI
-        ingest may share a home). Yields False, without the lock, when ``wait`` is off and another holds it.
+        ingest may share a home) and threads. Re-entrant: a writer may take it again inside. Yields False,
+        without the lock, when ``wait`` is off and another holds it.
 
         Raises:
             StorageError: the home is read-only, or the lock file cannot be created there.
@@ -123,21 +129,45 @@ class Archive:
                 f"{self.settings.home}: the home is read-only for this user, and this needs to write to it. Give "
                 "this user write access, or set BRIEFBOT_HOME to a writable copy"
             )
-        path = self.settings.home / "write.lock"
+        if not self._lock.acquire(blocking=wait):
+            yield False
+            return
         try:
-            lock = open(path, "a")  # noqa: SIM115  (closed below)
-        except OSError as exc:
-            raise storage_error(path, exc) from None
-        with lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
+            if self._lock_depth == 0 and not self._lock_home(wait):
                 yield False
                 return
+            self._lock_depth += 1
             try:
                 yield True
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                self._lock_depth -= 1
+                if self._lock_depth == 0 and self._lock_file is not None:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+                    self._lock_file.close()
+                    self._lock_file = None
+        finally:
+            self._lock.release()
+
+    def _lock_home(self, wait: bool) -> bool:
+        path = self.settings.home / "write.lock"
+        try:
+            lock = open(path, "a")  # noqa: SIM115  (held until the outermost ``writing`` ends)
+        except OSError as exc:
+            raise storage_error(path, exc) from None
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    lock.close()
+                    return False
+                log.warning("waiting for another briefbot process writing to %s to finish", self.settings.home)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+        except BaseException:
+            lock.close()
+            raise
+        self._lock_file = lock
+        return True
 
     def recover(self) -> int:
         """Delete from Chroma the ids an interrupted write left behind; returns how many.
