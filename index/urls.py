@@ -121,10 +121,12 @@ def canonical_url(url: str, html_canonical: str | None = None) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return url.split("#", 1)[0]
+        return url.split("#", 1)[0].strip()
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+        # Without its fragment "x #top" ends in a space, and urlsplit drops leading controls (which can bare a
+        # leading space): strip what a second pass would, so the result is stable.
+        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, "")).strip()
 
     host = parts.hostname.rstrip(".").lower()
     if ":" in host:  # an IPv6 literal keeps its brackets
