@@ -63,6 +63,27 @@ def home_is_read_only(home: Path) -> bool:
     return not os.access(home, os.W_OK) or (catalog.exists() and not os.access(catalog, os.W_OK))
 
 
+@contextmanager
+def _opening(home: Path, *, shared: bool) -> Iterator[None]:
+    """One process at a time creates or migrates a home's stores: two opening a new home at once would both
+    create the catalog's and Chroma's tables. Held only while opening (``open.lock``), so readers never wait for
+    a long ingest; a read-only home needs (and can take) no lock."""
+    if shared:
+        yield
+        return
+    path = home / "open.lock"
+    try:
+        lock = open(path, "a")  # noqa: SIM115  (closed below)
+    except OSError as exc:
+        raise storage_error(path, exc) from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Archive:
     """Catalog + vector store + embedder for one home."""
 
@@ -94,13 +115,14 @@ class Archive:
                 f"{settings.home}: the home is read-only and holds no archive yet; ingest into it with write "
                 "access first, or set BRIEFBOT_HOME to the home that holds the archive"
             )
-        self.catalog = Catalog(settings.catalog_path, read_only=self.read_only)
         self.model_id = settings.embedding_model
-        try:
-            self.store = VectorStore(settings, self.model_id, check_model=check_model, read_only=self.read_only)
-        except BaseException:
-            self.catalog.close()
-            raise
+        with _opening(settings.home, shared=self.read_only):
+            self.catalog = Catalog(settings.catalog_path, read_only=self.read_only)
+            try:
+                self.store = VectorStore(settings, self.model_id, check_model=check_model, read_only=self.read_only)
+            except BaseException:
+                self.catalog.close()
+                raise
         if self.read_only:
             log.info("the home %s is read-only: opened for reading only", settings.home)
         else:

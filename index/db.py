@@ -185,6 +185,10 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> None:
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            # Two processes opening a new home at once both read the old version; the second to get the write
+            # lock finds the migration applied ("table ... already exists"): nothing left to do for it.
+            if schema_version(db) >= number:
+                continue
             raise
 
 

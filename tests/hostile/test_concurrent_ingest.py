@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import fcntl
 import json
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from index.db import connect, migrate
 from tests.hostile.cli_process import REPO, cli_env
 
 ARTICLES = 30
@@ -39,7 +42,7 @@ def test_the_second_of_two_concurrent_ingests_waits_and_finds_everything_unchang
             "office said.\n",
             encoding="utf-8",
         )
-    home = tmp_path / "home"
+    home = tmp_path / "home"  # a new home: both runs create it at once
     home.mkdir()
     env = cli_env(home)
     command = [sys.executable, "-m", "bot.cli", "ingest", "--json", str(folder)]
@@ -53,8 +56,10 @@ def test_the_second_of_two_concurrent_ingests_waits_and_finds_everything_unchang
         pids = {run.pid for run in runs}
         deadline = time.monotonic() + 60
         while _waiting_on_a_lock(pids) != pids:
-            assert time.monotonic() < deadline, "the two ingests never both waited for the write lock"
-            assert all(run.poll() is None for run in runs), [run.communicate() for run in runs]
+            if time.monotonic() > deadline or any(run.poll() is not None for run in runs):
+                for run in runs:  # one is still waiting for the lock we hold: stop it before reading its output
+                    run.kill()
+                pytest.fail(f"both ingests should wait for the write lock: {[run.communicate() for run in runs]}")
             time.sleep(0.05)
         fcntl.flock(held, fcntl.LOCK_UN)
     results = [run.communicate(timeout=120) for run in runs]
@@ -66,3 +71,32 @@ def test_the_second_of_two_concurrent_ingests_waits_and_finds_everything_unchang
     assert (second["added"], second["unchanged"], second["embedded"]) == (0, ARTICLES, 0)
     assert second["passages_written"] == 0
     assert first["articles"] == second["articles"] == ARTICLES
+
+
+def test_a_migration_another_connection_applied_meanwhile_is_skipped(tmp_path: Path) -> None:
+    # Two processes opening a new home both read schema version 0; the second to get SQLite's write lock found
+    # the tables made ("table ... already exists") and died with a traceback.
+    migrations = ["CREATE TABLE notes (text TEXT);", "CREATE TABLE tags (name TEXT);"]
+    path = tmp_path / "new.sqlite3"
+    first, second = connect(path), connect(path)
+    errors: list[BaseException] = []
+    second.execute("BEGIN IMMEDIATE")  # the other process holds the write lock while it migrates
+    late = threading.Thread(target=lambda: _migrate_or_record(first, migrations, errors))
+    late.start()  # reads version 0, then waits for the lock
+    time.sleep(0.5)
+    for number, sql in enumerate(migrations, start=1):
+        second.execute(sql)
+        second.execute(f"PRAGMA user_version = {number}")
+    second.execute("COMMIT")
+    late.join(timeout=30)
+    assert not late.is_alive() and errors == []
+    assert first.execute("PRAGMA user_version").fetchone()[0] == 2
+    first.close()
+    second.close()
+
+
+def _migrate_or_record(db: sqlite3.Connection, migrations: list[str], errors: list[BaseException]) -> None:
+    try:
+        migrate(db, migrations)
+    except BaseException as exc:
+        errors.append(exc)
