@@ -128,6 +128,9 @@ def ingest(
             elif isinstance(item, ArticleRecord):
                 try:
                     pending = _classify(archive, item, report, batch)
+                except SourceError as exc:
+                    report.failed.append(exc)
+                    pending = None
                 except BriefbotError as exc:
                     report.failed.append(SourceError(item.origin or item.url, str(exc)))
                     pending = None
@@ -145,9 +148,16 @@ def ingest(
 
 
 def _classify(archive: Archive, record: ArticleRecord, report: IngestReport, batch: _Batch) -> _Pending | None:
+    where = record.origin or record.url
     text = normalize_text(record.text)
     if not text:
-        raise SourceError(record.origin or record.url, "the article has no text")
+        raise SourceError(where, "the article has no text")
+    limit = archive.settings.max_article_chars
+    if len(text) > limit:
+        which = "" if record.url in where else f" ({record.url})"  # the origin may be a whole feed or file
+        raise SourceError(
+            where, f"article too long{which}: {len(text):,} characters, over {limit:,} (max_article_chars)"
+        )
     title = normalize_text(record.title).replace("\n", " ") or text.split("\n", 1)[0][:120]
     record = replace(record, title=title, text=text)
     # The text alone decides "same story": syndicated copies often carry another headline.
