@@ -219,7 +219,7 @@ class _Reader:
                     if not raw.strip():
                         continue
                     empty = False
-                    yield _json_line(raw, f"{name}:{lineno}")
+                    yield _json_line(raw, name, lineno)
                 if empty:
                     yield SourceError(name, "empty file")
         except SourceError as exc:
@@ -241,7 +241,7 @@ class _Reader:
                 # One object per line under a .json name: read it as JSON Lines.
                 for lineno, raw in enumerate(data.splitlines(), start=1):
                     if raw.strip():
-                        yield _json_line(raw, f"{name}:{lineno}")
+                        yield _json_line(raw, name, lineno)
             else:
                 yield SourceError(f"{name}:{exc.lineno}", f"invalid JSON ({exc.msg})")
             return
@@ -290,16 +290,27 @@ class _Reader:
             raise SourceError(name, f"not a text file: {exc}") from None
 
 
-def _json_line(raw: bytes, where: str) -> Item:
+def _json_line(raw: bytes, name: str, lineno: int) -> Item:
+    where = f"{name}:{lineno}"
     try:
         value = json.loads(raw)
     except UnicodeDecodeError:
         return SourceError(where, "line is not UTF-8 text")
     except json.JSONDecodeError as exc:
-        return SourceError(where, f"invalid JSON ({exc.msg})")
+        return SourceError(where, f"invalid JSON ({_json_problem(raw, exc, lineno)})")
     if not isinstance(value, dict):
         return SourceError(where, "not a JSON object")
     return _record(value, where)
+
+
+def _json_problem(raw: bytes, exc: json.JSONDecodeError, lineno: int) -> str:
+    """What is wrong with one JSON line: cut short (the record ends before it is complete) or malformed."""
+    content = raw.rstrip(b"\r\n\t ")
+    # json reports positions in characters; the line is UTF-8, so compare in characters too.
+    length = len(content.decode("utf-8", errors="replace"))
+    if exc.pos >= length or exc.msg.startswith("Unterminated string"):
+        return f"line {lineno} is truncated: it ends before its record does"
+    return f"line {lineno} is malformed: {exc.msg.rstrip(': ')} at column {exc.colno}"
 
 
 def _record(value: Mapping[str, Any], where: str) -> Item:

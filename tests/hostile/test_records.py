@@ -1,5 +1,5 @@
-"""Bad records beside good ones: an article far too long (issue 9, item 7), bytes that are not UTF-8. Each is
-one error naming the item; the others go in."""
+"""Bad records beside good ones: an article far too long (issue 9, item 7), a truncated JSON line (item 9),
+bytes that are not UTF-8. Each is one error naming the item; the others go in."""
 
 from __future__ import annotations
 
@@ -51,6 +51,26 @@ def test_an_article_over_max_article_chars_is_refused_and_the_others_go_in(
 
 def _items(path: Path) -> list[ArticleRecord | SourceError]:
     return list(read_sources([str(path)], IndexSettings()))
+
+
+def test_a_truncated_json_line_says_which_line_and_that_it_is_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl"
+    whole = _row(1, "The quay reopened on Monday.")
+    path.write_text(f"{whole}\n{_row(2, 'The ferry')[:40]}\n{_row(3, 'Gulls are back.')}\n{whole[:30]}", "utf-8")
+    items = _items(path)
+    assert [i.url for i in items if isinstance(i, ArticleRecord)] == ["https://e.com/1", "https://e.com/3"]
+    assert [(e.source, e.reason) for e in items if isinstance(e, SourceError)] == [
+        (f"{path}:2", "invalid JSON (line 2 is truncated: it ends before its record does)"),
+        (f"{path}:4", "invalid JSON (line 4 is truncated: it ends before its record does)"),
+    ]
+
+
+def test_a_malformed_json_line_says_which_line_and_where(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(f'{_row(1, "Fine.")}\n{{"url": "https://e.com/2" "text": "x"}}\n', "utf-8")
+    (error,) = [i for i in _items(path) if isinstance(i, SourceError)]
+    assert error.source == f"{path}:2"
+    assert error.reason == "invalid JSON (line 2 is malformed: Expecting ',' delimiter at column 27)"
 
 
 def test_bytes_that_are_not_utf8_are_one_error_or_decoded(tmp_path: Path) -> None:
