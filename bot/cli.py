@@ -523,7 +523,7 @@ def eval_cmd(
     if "hybrid" not in chosen:
         chosen.insert(0, "hybrid")
     qs = read_jsonl(questions)[:limit]
-    nulls = read_jsonl(null_path)[:limit] if null_path else []
+    nulls = read_jsonl(null_path, answers=False)[:limit] if null_path else []
     if run_out:
         check_writable(run_out)
     settings = settings_of(ctx)

@@ -45,8 +45,8 @@ def unit(title: str, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a .jsonl or .jsonl.gz file."""
+def read_jsonl(path: str | Path, *, answers: bool = True) -> list[dict[str, Any]]:
+    """Rows of a .jsonl or .jsonl.gz file; with ``answers`` off (null questions) a row may have no answer."""
     p = Path(path)
     if p.is_dir():
         raise BriefbotError(f"{path}: a folder, not a question file")
@@ -63,9 +63,11 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     for i, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or "id" not in row or "question" not in row:
             raise BriefbotError(f"{path}:{i}: a question needs 'id' and 'question'")
-        for key in ("question", "answer"):
+        for key in ("question", "answer") if answers else ("question",):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise BriefbotError(f"{path}:{i}: '{key}' must be a non-empty string")
+        if not answers and row.get("answer") is not None and not isinstance(row["answer"], str):
+            raise BriefbotError(f"{path}:{i}: 'answer', when given, must be a string")
         if row.get("date") is not None:
             try:
                 date.fromisoformat(str(row["date"]))
@@ -194,14 +196,13 @@ def summarise(
         }
     nulls = [outcomes[q["id"]] for q in null_questions if q["id"] in outcomes]
     if nulls:
-        report["null"] = {
-            "n": len(nulls),
-            "abstention": sum(o.abstained for o in nulls) / len(nulls),
-            "old_answer_in_reply": sum(
-                1 for q in null_questions if has_answer(q["answer"], outcomes[q["id"]].answer_text)
-            )
-            / len(nulls),
-        }
+        report["null"] = {"n": len(nulls), "abstention": sum(o.abstained for o in nulls) / len(nulls)}
+        # Only where the null question names the answer it used to have.
+        with_old = [q for q in null_questions if q["id"] in outcomes and str(q.get("answer") or "").strip()]
+        if with_old:
+            report["null"]["old_answer_in_reply"] = sum(
+                1 for q in with_old if has_answer(q["answer"], outcomes[q["id"]].answer_text)
+            ) / len(with_old)
         dev_scores = [(o.similarity + o.coverage, o.forced) for o in answered]
         report["null"]["cross_validated"] = abstention_cv(
             dev_scores, [(o.similarity + o.coverage, o.forced) for o in nulls]
