@@ -204,7 +204,7 @@ def summarise(
             "abstention": sum(o.abstained for o in nulls) / len(nulls),
         }
         # An old answer (the null set's "what it used to be") counts only where the file gives one.
-        with_old = [q for q in null_questions if q["id"] in outcomes and q.get("answer")]
+        with_old = [q for q in null_questions if q["id"] in outcomes and str(q.get("answer") or "").strip()]
         if with_old:
             report["null"]["old_answer_in_reply"] = sum(
                 has_answer(q["answer"], outcomes[q["id"]].answer_text) for q in with_old

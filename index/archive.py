@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
+from typing import IO
 
 from index.catalog import Catalog
+from index.db import storage_error
 from index.embed import CachedEmbedder, make_embedder
+from index.errors import StorageError
 from index.settings import IndexSettings
 from index.store import VectorStore
 
@@ -48,23 +54,79 @@ class Stats:
         }
 
 
+def home_is_read_only(home: Path) -> bool:
+    """True when the home exists but this user may not write it (a read-only mount, a folder or catalog without
+    write permission). Root may write anything but a read-only mount."""
+    if not home.is_dir():
+        return False
+    catalog = home / "catalog.sqlite3"
+    return not os.access(home, os.W_OK) or (catalog.exists() and not os.access(catalog, os.W_OK))
+
+
+@contextmanager
+def _opening(home: Path, *, shared: bool) -> Iterator[None]:
+    """One process at a time creates or migrates a home's stores: two opening a new home at once would both
+    create the catalog's and Chroma's tables. Held only while opening (``open.lock``), so readers never wait for
+    a long ingest; a read-only home needs (and can take) no lock."""
+    if shared:
+        yield
+        return
+    path = home / "open.lock"
+    try:
+        lock = open(path, "a")  # noqa: SIM115  (closed below)
+    except OSError as exc:
+        raise storage_error(path, exc) from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Archive:
     """Catalog + vector store + embedder for one home."""
 
-    def __init__(self, settings: IndexSettings, *, check_model: bool = True) -> None:
+    def __init__(self, settings: IndexSettings, *, check_model: bool = True, read_only: bool | None = None) -> None:
         """Open (creating if needed) the archive under ``settings.home``.
 
         Args:
             settings: where and how.
             check_model: raise ``IndexMismatchError`` when the stored vectors come from another model
                 (``reindex`` opens with False).
+            read_only: open without writing anything: questions, stats and digests work, writes raise
+                ``StorageError``. By default read-only exactly when this user may not write the home.
+
+        Raises:
+            StorageError: the home cannot be created, or (read-only) holds no archive.
         """
         self.settings = settings
-        settings.ensure_home()
-        self.catalog = Catalog(settings.catalog_path)
+        self.read_only = home_is_read_only(settings.home) if read_only is None else read_only
+        self._lock = threading.RLock()  # threads of one process take turns; ``write.lock`` orders processes
+        self._lock_file: IO[str] | None = None
+        self._lock_depth = 0
+        if not self.read_only:
+            try:
+                settings.ensure_home()
+            except OSError as exc:
+                raise storage_error(settings.home, exc) from None
+        elif not settings.catalog_path.is_file():
+            raise StorageError(
+                f"{settings.home}: the home is read-only and holds no archive yet; ingest into it with write "
+                "access first, or set BRIEFBOT_HOME to the home that holds the archive"
+            )
         self.model_id = settings.embedding_model
-        self.store = VectorStore(settings, self.model_id, check_model=check_model)
-        self.recover()
+        with _opening(settings.home, shared=self.read_only):
+            self.catalog = Catalog(settings.catalog_path, read_only=self.read_only)
+            try:
+                self.store = VectorStore(settings, self.model_id, check_model=check_model, read_only=self.read_only)
+            except BaseException:
+                self.catalog.close()
+                raise
+        if self.read_only:
+            log.info("the home %s is read-only: opened for reading only", settings.home)
+        else:
+            self.recover()
 
     @cached_property
     def embedder(self) -> CachedEmbedder:
@@ -78,17 +140,56 @@ class Archive:
     @contextmanager
     def writing(self, *, wait: bool = True) -> Iterator[bool]:
         """Hold the home's write lock: one writer at a time across processes (the bot's feed polling and a CLI
-        ingest may share a home). Yields False, without the lock, when ``wait`` is off and another holds it."""
-        with open(self.settings.home / "write.lock", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
+        ingest may share a home) and threads. Re-entrant: a writer may take it again inside. Yields False,
+        without the lock, when ``wait`` is off and another holds it.
+
+        Raises:
+            StorageError: the home is read-only, or the lock file cannot be created there.
+        """
+        if self.read_only:
+            raise StorageError(
+                f"{self.settings.home}: the home is read-only for this user, and this needs to write to it. Give "
+                "this user write access, or set BRIEFBOT_HOME to a writable copy"
+            )
+        if not self._lock.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            if self._lock_depth == 0 and not self._lock_home(wait):
                 yield False
                 return
+            self._lock_depth += 1
             try:
                 yield True
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                self._lock_depth -= 1
+                if self._lock_depth == 0 and self._lock_file is not None:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+                    self._lock_file.close()
+                    self._lock_file = None
+        finally:
+            self._lock.release()
+
+    def _lock_home(self, wait: bool) -> bool:
+        path = self.settings.home / "write.lock"
+        try:
+            lock = open(path, "a")  # noqa: SIM115  (held until the outermost ``writing`` ends)
+        except OSError as exc:
+            raise storage_error(path, exc) from None
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    lock.close()
+                    return False
+                log.warning("waiting for another briefbot process writing to %s to finish", self.settings.home)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+        except BaseException:
+            lock.close()
+            raise
+        self._lock_file = lock
+        return True
 
     def recover(self) -> int:
         """Delete from Chroma the ids an interrupted write left behind; returns how many.

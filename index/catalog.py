@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from index.article import content_hash
-from index.db import connect, from_iso, migrate, to_iso, transaction
+from index.db import connect, connect_readonly, from_iso, migrate, schema_version, to_iso, transaction
+from index.errors import StorageError
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,26 @@ _dt = from_iso
 
 
 class Catalog:
-    """The article catalog in ``catalog.sqlite3`` under the home."""
+    """The article catalog in ``catalog.sqlite3`` under the home.
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: the database file (created with its schema when missing).
+        read_only: open it without writing anything (a read-only home); it must exist and be up to date.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        self.db = connect(path)
+        self.read_only = read_only
+        self.db = connect_readonly(path) if read_only else connect(path)
         self.db.create_function("briefbot_text_hash", 1, content_hash, deterministic=True)
-        migrate(self.db, _migrations())
+        if not read_only:
+            migrate(self.db, _migrations())
+        elif schema_version(self.db) < len(_migrations()):
+            self.db.close()
+            raise StorageError(
+                f"{path}: the archive was made by an older briefbot and must be upgraded, which needs write "
+                "access: run any briefbot command once on a writable copy of the home"
+            )
 
     def close(self) -> None:
         self.db.close()

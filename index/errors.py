@@ -5,6 +5,7 @@ BriefbotError            every error the CLI prints as one line and exits non-ze
  +-- SourceError         one feed, page, file or record could not be ingested; the others go on
  +-- IndexMismatchError  the archive was built with another embedding model: run `briefbot reindex`
  +-- EmbeddingError      the embedding backend failed after its retries
+ +-- StorageError        the home cannot be written: read-only, full disk, no permission
 """
 
 from __future__ import annotations
@@ -37,3 +38,7 @@ class IndexMismatchError(BriefbotError):
 
 class EmbeddingError(BriefbotError):
     """The embedding backend failed."""
+
+
+class StorageError(BriefbotError):
+    """The home cannot be written (read-only, full disk, no permission) or read; nothing half-written stays."""

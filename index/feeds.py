@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from index.article import ArticleRecord, Checkpoint, normalize_text
+from index.bounded import read_file
 from index.db import from_iso
 from index.errors import SourceError
 from index.extract import extract_html, html_fragment_to_text
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS feeds (
 
 
 _ENTRY_KEYS = ("link", "id", "title", "summary", "content")
+OPML_MAX_BYTES = 20_000_000
+"""An OPML file larger than this is refused: a list of a hundred thousand feeds is about 15 MB."""
 
 
 def _head(data: bytes) -> bytes:
@@ -399,16 +402,15 @@ def poll(
 
 
 def _read_feed_file(path: str, settings: IndexSettings) -> bytes:
-    file = Path(path)
     try:
-        if file.stat().st_size > settings.max_file_bytes:
-            raise SourceError(path, f"file too large: over {settings.max_file_bytes:,} bytes (max_file_bytes)")
-        return file.read_bytes()
+        return read_file(Path(path), settings.max_file_bytes)
     except OSError as exc:
         raise SourceError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
-def import_opml(registry: FeedRegistry, path_or_bytes: str | Path | bytes) -> list[Feed]:
+def import_opml(
+    registry: FeedRegistry, path_or_bytes: str | Path | bytes, *, max_bytes: int = OPML_MAX_BYTES
+) -> list[Feed]:
     """Register every feed an OPML file lists; entries that are not http(s) URLs are skipped with a warning.
 
     Returns:
@@ -422,7 +424,7 @@ def import_opml(registry: FeedRegistry, path_or_bytes: str | Path | bytes) -> li
     else:
         source = str(path_or_bytes)
         try:
-            data = Path(path_or_bytes).read_bytes()
+            data = read_file(Path(path_or_bytes), max_bytes)
         except OSError as exc:
             raise SourceError(source, f"cannot read: {exc.strerror or exc}") from None
     feeds = []

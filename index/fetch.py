@@ -11,6 +11,9 @@ import errno
 import logging
 import re
 import time
+import urllib.request
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import TracebackType
@@ -18,9 +21,11 @@ from types import TracebackType
 import httpx
 from charset_normalizer import from_bytes
 
+from index.bounded import BodyDecoder, UnsupportedEncoding
 from index.errors import SourceError
+from index.public_net import AddressRefused, PublicOnlyTransport
 from index.settings import IndexSettings
-from index.urls import check_public_url, redact_url
+from index.urls import Resolver, check_public_url, redact_url, resolve_host
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +174,11 @@ def _connect_reason(exc: httpx.ConnectError) -> str:
     return f"could not connect ({text or type(exc).__name__})"
 
 
+def _proxied() -> bool:
+    """Whether httpx would send requests through a proxy from the environment (HTTP_PROXY and friends)."""
+    return any(key in urllib.request.getproxies() for key in ("http", "https", "all"))
+
+
 class Fetcher:
     """Fetches URLs with one ``httpx.Client``; use as a context manager or call ``close()``.
 
@@ -176,7 +186,12 @@ class Fetcher:
         settings: timeouts, redirect limit, size cap, User-Agent.
         transport: an httpx transport for tests (``httpx.MockTransport``); the network otherwise.
         public_only: refuse private, loopback and link-local addresses at every hop (for URLs sent from
-            chats); ignored when ``settings.allow_private_urls`` is set.
+            chats); ignored when ``settings.allow_private_urls`` is set. Each hop's host name is checked before
+            the request, and each connection is made only to the public address that was checked
+            (``index.public_net``), so a name that answers differently the second time (DNS rebinding) cannot
+            reach a private address. Through a proxy from the environment the proxy connects, so only the name
+            check applies.
+        resolver: host name to addresses for the public-only checks (the system resolver by default).
     """
 
     def __init__(
@@ -185,13 +200,21 @@ class Fetcher:
         *,
         transport: httpx.BaseTransport | None = None,
         public_only: bool = False,
+        resolver: Resolver | None = None,
     ) -> None:
         self.settings = settings
         self.public_only = public_only and not settings.allow_private_urls
+        self._resolver = resolver or resolve_host
+        if self.public_only and transport is None:
+            if _proxied():
+                log.info("a proxy is set in the environment: it makes the connections; host names are checked")
+            else:
+                transport = PublicOnlyTransport(self._resolver)
         self._client = httpx.Client(
             timeout=httpx.Timeout(settings.fetch_timeout),
             follow_redirects=False,
-            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+            # Only codings we decode within the size cap (``index.bounded.BodyDecoder``).
+            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
             transport=transport,
         )
 
@@ -233,6 +256,8 @@ class Fetcher:
             return self._fetch(url, headers)
         except SourceError:
             raise
+        except AddressRefused as exc:
+            raise SourceError(url, f"refused: {exc}") from None
         except httpx.TimeoutException:
             raise SourceError(url, f"timed out after {self.settings.fetch_timeout:g}s") from None
         except httpx.ConnectError as exc:
@@ -252,7 +277,11 @@ class Fetcher:
         seen: list[str] = []
         while True:
             if self.public_only:
-                check_public_url(str(request.url))
+                try:
+                    check_public_url(str(request.url), self._resolver)
+                except SourceError as exc:  # name what was asked for, and the hop that was refused
+                    hop = f"redirected to {redact_url(str(request.url))}: " if seen else ""
+                    raise SourceError(url, hop + exc.reason) from None
             log.debug("GET %s", request.url)
             response = self._client.send(request, stream=True)
             if response.next_request is None:
@@ -289,12 +318,28 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise SourceError(url, too_big)
+        chunks: Iterable[bytes]
+        if response.is_stream_consumed:  # built in memory (httpx.MockTransport): read and decoded already
+            chunks, encoding = [response.content], ""
+        else:
+            chunks, encoding = response.iter_raw(), response.headers.get("content-encoding", "")
+        try:
+            decoder = BodyDecoder(encoding)
+        except UnsupportedEncoding as exc:
+            raise SourceError(url, f"unsupported content encoding {exc}") from None
+        # The raw bytes, decoded here a bounded piece at a time: a compressed bomb stops at the cap.
         body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > cap:
-                raise SourceError(url, too_big)
-            # A server dripping bytes never trips the per-read timeout: bound the whole request too.
-            if time.monotonic() - started > self.settings.fetch_timeout:
-                raise SourceError(url, f"timed out after {self.settings.fetch_timeout:g}s")
+        try:
+            for chunk in chunks:
+                body += decoder.decode(chunk, cap - len(body))
+                if len(body) > cap:
+                    raise SourceError(url, too_big)
+                # A server dripping bytes never trips the per-read timeout: bound the whole request too.
+                if time.monotonic() - started > self.settings.fetch_timeout:
+                    raise SourceError(url, f"timed out after {self.settings.fetch_timeout:g}s")
+            body += decoder.flush(cap - len(body))
+        except zlib.error:
+            raise SourceError(url, "the server sent a body that cannot be decompressed") from None
+        if len(body) > cap:
+            raise SourceError(url, too_big)
         return bytes(body)

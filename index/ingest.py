@@ -100,6 +100,8 @@ def ingest(
 ) -> IngestReport:
     """Store every record of ``items`` in the archive; errors in ``items`` are collected in the report.
 
+    Holds the home's write lock (``Archive.writing``) for the whole run, waiting for another writer to finish.
+
     Args:
         archive: the open archive.
         items: records (and per-source errors) from ``index.sources.read_sources`` or feed polling; a
@@ -110,36 +112,52 @@ def ingest(
 
     Returns:
         What happened, item by item counted.
+
+    Raises:
+        StorageError: the home cannot be written (read-only, full disk); what was committed before stays.
     """
     report = IngestReport()
     started = time.perf_counter()
-    batch = _Batch()
-    for item in items:
-        if isinstance(item, SourceError):
-            report.failed.append(item)
-        elif isinstance(item, ArticleRecord):
-            try:
-                pending = _classify(archive, item, report, batch)
-            except BriefbotError as exc:
-                report.failed.append(SourceError(item.origin or item.url, str(exc)))
-                pending = None
-            if pending is not None:
-                batch.add(pending)
-        if len(batch) >= batch_articles or (isinstance(item, Checkpoint) and (batch.pending or batch.extra_urls)):
+    # One writer at a time, for the whole run: a second ingest of the same articles waits, then finds them
+    # stored and unchanged instead of classifying them as new beside the first and embedding them again.
+    with archive.writing():
+        batch = _Batch()
+        for item in items:
+            if isinstance(item, SourceError):
+                report.failed.append(item)
+            elif isinstance(item, ArticleRecord):
+                try:
+                    pending = _classify(archive, item, report, batch)
+                except SourceError as exc:
+                    report.failed.append(exc)
+                    pending = None
+                except BriefbotError as exc:
+                    report.failed.append(SourceError(item.origin or item.url, str(exc)))
+                    pending = None
+                if pending is not None:
+                    batch.add(pending)
+            if len(batch) >= batch_articles or (isinstance(item, Checkpoint) and (batch.pending or batch.extra_urls)):
+                _write(archive, batch, report, now())
+                batch = _Batch()
+            if progress:
+                progress(report)
+        if batch.pending or batch.extra_urls:
             _write(archive, batch, report, now())
-            batch = _Batch()
-        if progress:
-            progress(report)
-    if batch.pending or batch.extra_urls:
-        _write(archive, batch, report, now())
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _classify(archive: Archive, record: ArticleRecord, report: IngestReport, batch: _Batch) -> _Pending | None:
+    where = record.origin or record.url
     text = normalize_text(record.text)
     if not text:
-        raise SourceError(record.origin or record.url, "the article has no text")
+        raise SourceError(where, "the article has no text")
+    limit = archive.settings.max_article_chars
+    if len(text) > limit:
+        which = "" if record.url in where else f" ({record.url})"  # the origin may be a whole feed or file
+        raise SourceError(
+            where, f"article too long{which}: {len(text):,} characters, over {limit:,} (max_article_chars)"
+        )
     title = normalize_text(record.title).replace("\n", " ") or text.split("\n", 1)[0][:120]
     record = replace(record, title=title, text=text)
     # The text alone decides "same story": syndicated copies often carry another headline.

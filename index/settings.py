@@ -57,6 +57,14 @@ class IndexSettings(BaseSettings):
         default=500_000_000, description="Files larger than this are refused (a .gz is measured uncompressed)."
     )
     max_page_bytes: int = Field(default=5_000_000, description="Web pages and feeds larger than this are refused.")
+    max_article_chars: int = Field(
+        default=200_000,
+        ge=1,
+        description=(
+            "Articles with more characters of text than this are refused, each with one error naming it; the "
+            "others still go in (200,000 is about 100 pages, some 250 passages)."
+        ),
+    )
     fetch_timeout: float = Field(default=20.0, description="Seconds before a web request gives up.")
     max_redirects: int = Field(default=5, description="Redirects followed before a request fails.")
     user_agent: str = Field(default="briefbot/0.1 (+self-hosted news briefing bot)", description="HTTP User-Agent.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from index.article import ArticleRecord, normalize_text
+from index.bounded import BoundedStream, read_file, too_big
 from index.errors import SourceError
 from index.extract import extract_html, parse_published
 from index.feeds import looks_like_feed, looks_like_opml, read_feed, read_opml
@@ -120,16 +122,23 @@ class _Reader:
             yield SourceError(source, f"cannot read: {exc.strerror or exc}")
 
     def folder(self, folder: Path) -> Iterator[Item]:
-        files = sorted(
-            p
-            for p in folder.rglob("*")
-            if not any(part.startswith(".") for part in p.relative_to(folder).parts)
-            and suffix_of(p) in SUPPORTED_SUFFIXES
-            and p.is_file()
-        )
-        if not files:
+        files: list[Path] = []
+        unreadable: list[SourceError] = []
+
+        def denied(exc: OSError) -> None:  # os.walk skips what it cannot list: say so, as for a file
+            unreadable.append(SourceError(exc.filename or str(folder), f"cannot read: {exc.strerror or exc}"))
+
+        # Symbolic links to folders are not followed (no loops); hidden files and folders are skipped.
+        for root, dirs, names in os.walk(folder, onerror=denied):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                path = Path(root, name)
+                if not name.startswith(".") and suffix_of(path) in SUPPORTED_SUFFIXES and path.is_file():
+                    files.append(path)
+        yield from unreadable
+        if not files and not unreadable:
             yield SourceError(str(folder), "folder holds no supported files (.txt .md .html .json .jsonl .xml)")
-        for path in files:
+        for path in sorted(files):
             yield from self.file(path, explicit=False)
 
     def file(self, path: Path, *, explicit: bool) -> Iterator[Item]:
@@ -196,10 +205,10 @@ class _Reader:
         limit = self.settings.max_file_bytes
         if suffix.endswith(".gz"):
             self._check_gzip(path)
-            stream = _LimitedReader(gzip.open(path, "rb"), limit, name, uncompressed=True)  # noqa: SIM115
+            stream = BoundedStream(gzip.open(path, "rb"), limit, name, uncompressed=True)  # noqa: SIM115
         else:
             self._check_size(path)
-            stream = _LimitedReader(path.open("rb"), limit, name)
+            stream = BoundedStream(path.open("rb"), limit, name)
         try:
             with stream:
                 if suffix.startswith(".json") and not suffix.startswith(".jsonl"):
@@ -210,7 +219,7 @@ class _Reader:
                     if not raw.strip():
                         continue
                     empty = False
-                    yield _json_line(raw, f"{name}:{lineno}")
+                    yield _json_line(raw, name, lineno)
                 if empty:
                     yield SourceError(name, "empty file")
         except SourceError as exc:
@@ -232,7 +241,7 @@ class _Reader:
                 # One object per line under a .json name: read it as JSON Lines.
                 for lineno, raw in enumerate(data.splitlines(), start=1):
                     if raw.strip():
-                        yield _json_line(raw, f"{name}:{lineno}")
+                        yield _json_line(raw, name, lineno)
             else:
                 yield SourceError(f"{name}:{exc.lineno}", f"invalid JSON ({exc.msg})")
             return
@@ -248,10 +257,11 @@ class _Reader:
     def _check_size(self, path: Path) -> None:
         size = path.stat().st_size
         if size > self.settings.max_file_bytes:
-            raise SourceError(str(path), _too_big(self.settings.max_file_bytes))
+            raise SourceError(str(path), too_big(self.settings.max_file_bytes))
 
     def _check_gzip(self, path: Path) -> None:
-        # A gzip file ends with its uncompressed size (mod 2**32): refuse before reading when it is over the limit.
+        # A gzip file ends with its uncompressed size: refuse before reading when that is over the limit. Only a
+        # shortcut: the size is modulo 2**32, of the last member only, and can be forged; the read counts.
         limit = self.settings.max_file_bytes
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -264,11 +274,10 @@ class _Reader:
                 # streaming read reports as corrupt (and still stops at the limit).
                 plausible = uncompressed <= size * 1032
                 if (plausible and uncompressed > limit) or size > limit:
-                    raise SourceError(str(path), _too_big(limit, uncompressed=True))
+                    raise SourceError(str(path), too_big(limit, uncompressed=True))
 
     def _read_bytes(self, path: Path) -> bytes:
-        self._check_size(path)
-        data = path.read_bytes()
+        data = read_file(path, self.settings.max_file_bytes)
         if not data.strip():
             raise SourceError(str(path), "empty file")
         return data
@@ -281,53 +290,27 @@ class _Reader:
             raise SourceError(name, f"not a text file: {exc}") from None
 
 
-class _LimitedReader:
-    """A binary stream that raises SourceError once more than ``limit`` bytes have been read from it."""
-
-    def __init__(self, raw: Any, limit: int, name: str, *, uncompressed: bool = False) -> None:
-        self._raw = raw
-        self._uncompressed = uncompressed
-        self._limit = limit
-        self._name = name
-        self._count = 0
-
-    def _add(self, n: int) -> None:
-        self._count += n
-        if self._count > self._limit:
-            raise SourceError(self._name, _too_big(self._limit, uncompressed=self._uncompressed))
-
-    def read(self) -> bytes:
-        data: bytes = self._raw.read(self._limit + 1)
-        self._add(len(data))
-        return data
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self._raw:
-            self._add(len(line))
-            yield line
-
-    def __enter__(self) -> _LimitedReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._raw.close()
-
-
-def _too_big(limit: int, *, uncompressed: bool = False) -> str:
-    what = " uncompressed" if uncompressed else ""
-    return f"file too large: over {limit:,} bytes{what} (max_file_bytes)"
-
-
-def _json_line(raw: bytes, where: str) -> Item:
+def _json_line(raw: bytes, name: str, lineno: int) -> Item:
+    where = f"{name}:{lineno}"
     try:
         value = json.loads(raw)
     except UnicodeDecodeError:
         return SourceError(where, "line is not UTF-8 text")
     except json.JSONDecodeError as exc:
-        return SourceError(where, f"invalid JSON ({exc.msg})")
+        return SourceError(where, f"invalid JSON ({_json_problem(raw, exc, lineno)})")
     if not isinstance(value, dict):
         return SourceError(where, "not a JSON object")
     return _record(value, where)
+
+
+def _json_problem(raw: bytes, exc: json.JSONDecodeError, lineno: int) -> str:
+    """What is wrong with one JSON line: cut short (the record ends before it is complete) or malformed."""
+    content = raw.rstrip(b"\r\n\t ")
+    # json reports positions in characters; the line is UTF-8, so compare in characters too.
+    length = len(content.decode("utf-8", errors="replace"))
+    if exc.pos >= length or exc.msg.startswith("Unterminated string"):
+        return f"line {lineno} is truncated: it ends before its record does"
+    return f"line {lineno} is malformed: {exc.msg.rstrip(': ')} at column {exc.colno}"
 
 
 def _record(value: Mapping[str, Any], where: str) -> Item:

@@ -35,9 +35,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import NamedTuple
 
-__all__ = ["Window", "parse_since", "parse_window", "strip_window"]
+__all__ = ["EARLIEST_TODAY", "LATEST_TODAY", "Window", "check_today", "parse_since", "parse_today", "parse_window"]
+__all__ += ["strip_window"]
 
 _FLOOR = date(1900, 1, 1)
+EARLIEST_TODAY = date(2, 1, 1)
+LATEST_TODAY = date(9998, 12, 31)
+"""The reference dates windows are resolved against: a year inside Python's date range on each side, so that
+"this week" or "last year" around them can be computed."""
 
 
 @dataclass(frozen=True)
@@ -353,6 +358,39 @@ def _term_name(text: str) -> str | None:
 # --- the public API ---------------------------------------------------------------------------------------
 
 
+def check_today(today: date | datetime) -> None:
+    """Refuse a reference date too near the ends of the calendar for windows around it.
+
+    Raises:
+        ValueError: ``today`` is before ``EARLIEST_TODAY`` or after ``LATEST_TODAY``.
+    """
+    day = today.date() if isinstance(today, datetime) else today
+    if not EARLIEST_TODAY <= day <= LATEST_TODAY:
+        raise ValueError(
+            f"{day.isoformat()}: the reference date must be between {EARLIEST_TODAY.isoformat()} and "
+            f"{LATEST_TODAY.isoformat()}"
+        )
+
+
+def parse_today(value: str) -> datetime:
+    """Read a ``--today`` option: a date (``2024-03-01``, midnight UTC) or an ISO date-time.
+
+    Returns:
+        The reference moment, timezone-aware (UTC unless it carries an offset).
+
+    Raises:
+        ValueError: not a date, or outside ``EARLIEST_TODAY`` .. ``LATEST_TODAY``.
+    """
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    check_today(parsed)  # a year of slack on each side: converting the offset cannot overflow
+    return parsed
+
+
 def _context(today: date | datetime, tz: tzinfo) -> _Ctx:
     if isinstance(today, datetime):
         now = today.astimezone(tz) if today.tzinfo is not None else today.replace(tzinfo=tz)
@@ -422,8 +460,16 @@ def parse_window(question: str, today: date | datetime, tz: tzinfo = UTC) -> Win
     Returns:
         The window (UTC bounds), or None when the question names no time. See the module docstring for what
         each phrase means.
+
+    Raises:
+        ValueError: ``today`` is outside ``EARLIEST_TODAY`` .. ``LATEST_TODAY`` (see ``check_today``).
     """
-    ctx = _context(today, tz)
+    check_today(today)
+    try:
+        ctx = _context(today, tz)
+        check_today(ctx.today)
+    except OverflowError:
+        raise ValueError(f"{today}: the reference date is out of range") from None
     end_of_today = ctx.at(ctx.today + timedelta(days=1))
     best: tuple[int, int, _Range] | None = None
     for kind, pattern in _PATTERNS:
@@ -449,12 +495,21 @@ def parse_window(question: str, today: date | datetime, tz: tzinfo = UTC) -> Win
         return None
     first, last, found = best
     return Window(
-        start=found.start.astimezone(UTC),
-        end=found.end.astimezone(UTC),
+        start=_utc(found.start),
+        end=_utc(found.end),
         label=found.label,
         matched=question[first:last],
         span=(first, last),
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, clamped to the calendar: local midnight of 1 January of year 1 east of Greenwich is
+    still year 0 in UTC."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def strip_window(question: str, window: Window | None) -> str:
@@ -490,10 +545,19 @@ def parse_since(value: str, now: datetime) -> datetime:
         The moment, timezone-aware UTC.
 
     Raises:
-        ValueError: the value is none of the above.
+        ValueError: the value is none of the above, reaches past year 1 or 9999, or ``now`` is outside
+            ``EARLIEST_TODAY`` .. ``LATEST_TODAY``.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
+    check_today(now)
+    try:
+        return _since(value, now)
+    except OverflowError:  # timedelta and datetime arithmetic past year 1 or 9999: the calendar ends there
+        raise ValueError(f"{value!r}: out of range: dates run from year 1 to 9999") from None
+
+
+def _since(value: str, now: datetime) -> datetime:
     text = value.strip()
     m = _DURATION.fullmatch(text)
     if m is not None:

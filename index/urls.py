@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from urllib.parse import quote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 from index.errors import SourceError
@@ -120,10 +121,12 @@ def canonical_url(url: str, html_canonical: str | None = None) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return url.split("#", 1)[0]
+        return url.split("#", 1)[0].strip()
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+        # Without its fragment "x #top" ends in a space, and urlsplit drops leading controls (which can bare a
+        # leading space): strip what a second pass would, so the result is stable.
+        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, "")).strip()
 
     host = parts.hostname.rstrip(".").lower()
     if ":" in host:  # an IPv6 literal keeps its brackets
@@ -171,7 +174,20 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
-def _is_public_ip(address: str) -> bool:
+Resolver = Callable[[str, int], list[str]]
+"""``(host, port) -> addresses``: every IP address a host name stands for, in the order to try them. Raises
+``OSError`` (``socket.gaierror``) when the name does not resolve. The seam tests fill with a fake DNS."""
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The addresses of ``host`` from the system resolver (``getaddrinfo``), without duplicates."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def is_public_ip(address: str) -> bool:
+    """True for a globally routable unicast address; False for private, loopback, link-local, multicast,
+    reserved and unspecified ones (an IPv4-mapped IPv6 address is judged as the IPv4 address it maps)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -180,10 +196,15 @@ def _is_public_ip(address: str) -> bool:
     )
 
 
-def check_public_url(url: str) -> None:
+def check_public_url(url: str, resolver: Resolver | None = None) -> None:
     """Refuse a URL that is not http(s) or whose host resolves to a non-public address.
 
-    Every address the host resolves to must be public: a name with one private address is refused too.
+    Every address the host resolves to must be public: a name with one private address is refused too. This
+    checks the name; ``index.public_net`` checks the address each connection is actually made to.
+
+    Args:
+        url: the URL.
+        resolver: host name to addresses (the system resolver by default).
 
     Raises:
         SourceError: the URL is not http(s), its host does not resolve, or it points to a private, loopback,
@@ -198,12 +219,13 @@ def check_public_url(url: str) -> None:
         raise SourceError(url, "only http and https URLs can be fetched")
     host = parts.hostname.rstrip(".")
     try:
-        infos = socket.getaddrinfo(host, port or _DEFAULT_PORTS[parts.scheme.lower()], proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError, OSError):
+        addresses = (resolver or resolve_host)(host, port or _DEFAULT_PORTS[parts.scheme.lower()])
+    except (UnicodeError, OSError):
         raise SourceError(url, f"cannot resolve host {host}") from None
-    for info in infos:
-        address = str(info[4][0])
-        if not _is_public_ip(address):
+    if not addresses:
+        raise SourceError(url, f"cannot resolve host {host}")
+    for address in addresses:
+        if not is_public_ip(address):
             raise SourceError(url, f"refused: {host} is a private or local address ({address})")
 
 

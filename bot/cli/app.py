@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NoReturn
 
 import click
@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.settings import Settings, load_settings
 from index.archive import Archive
 from index.errors import BriefbotError
-from index.timewin import parse_since
+from index.timewin import parse_since, parse_today
 
 log = logging.getLogger("briefbot")
 
@@ -118,13 +118,13 @@ def print_json(data: object) -> None:
 
 
 def date_option(value: str | None) -> datetime | None:
+    """``--today``: a calendar date (YYYY-MM-DD) far enough from the calendar's ends for a week around it."""
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_today(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--today") from None
 
 
 def time_option(value: str | None, now: datetime, name: str) -> datetime | None:
