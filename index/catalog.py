@@ -16,6 +16,7 @@ from pathlib import Path
 from index.article import content_hash
 from index.db import connect, connect_readonly, from_iso, migrate, schema_version, to_iso, transaction
 from index.errors import StorageError
+from index.feed_registry import FEEDS_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,6 @@ M003_TEXT_HASH = "UPDATE articles SET content_hash = briefbot_text_hash(text);"
 
 
 def _migrations() -> list[str]:
-    from index.feeds import FEEDS_SCHEMA
-
     return [M001_ARTICLES, FEEDS_SCHEMA, M003_TEXT_HASH]
 
 
@@ -181,13 +180,6 @@ class Catalog:
             q = f"SELECT id, article_id, idx, start, end, text, tokens FROM passages WHERE id IN ({marks})"
             out.update({r[0]: StoredPassage(*r) for r in self.db.execute(q, part)})
         return out
-
-    def article_passages(self, article_id: str) -> list[StoredPassage]:
-        rows = self.db.execute(
-            "SELECT id, article_id, idx, start, end, text, tokens FROM passages WHERE article_id = ? ORDER BY idx",
-            (article_id,),
-        )
-        return [StoredPassage(*r) for r in rows]
 
     def iter_passages(self, batch: int = 1000) -> Iterator[list[sqlite3.Row]]:
         """All passages with their article's metadata, in batches (for reindexing)."""
@@ -297,17 +289,7 @@ class Catalog:
                 [(model, k, v) for k, v in vectors.items()],
             )
 
-    # -- meta and stats ----------------------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        self.db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
-        )
-
+    # -- stats ----------------------------------------------------------------------------------------
     def counts(self) -> tuple[int, int]:
         a = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
         p = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]

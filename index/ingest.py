@@ -22,7 +22,7 @@ from index.article import ArticleRecord, Checkpoint, article_id, content_hash, n
 from index.catalog import StoredPassage
 from index.chunk import chunk_text
 from index.errors import BriefbotError, SourceError
-from index.store import NO_DATE
+from index.store import NO_DATE, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -292,8 +292,6 @@ def reindex(archive: Archive, *, progress: Callable[[int, int], None] | None = N
 
 
 def _reindex_locked(archive: Archive, progress: Callable[[int, int], None] | None) -> int:
-    from index.store import VectorStore
-
     settings = archive.settings
     tmp_name = f"{settings.collection}__reindex"
     with contextlib.suppress(Exception):  # chromadb raises NotFoundError or ValueError, by version

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 from pydantic_settings import (
@@ -99,7 +98,3 @@ class IndexSettings(BaseSettings):
     def ensure_home(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
         return self.home
-
-    def model_dump_public(self) -> dict[str, Any]:
-        """Settings without secrets, for logs and `briefbot config`."""
-        return self.model_dump(mode="json")

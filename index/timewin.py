@@ -63,10 +63,6 @@ class Window:
     matched: str
     span: tuple[int, int]
 
-    def contains(self, when: datetime) -> bool:
-        """Whether ``when`` (timezone-aware) falls inside the window."""
-        return self.start <= when < self.end
-
 
 class _Range(NamedTuple):
     start: datetime  # local, aware

@@ -227,12 +227,3 @@ def check_public_url(url: str, resolver: Resolver | None = None) -> None:
     for address in addresses:
         if not is_public_ip(address):
             raise SourceError(url, f"refused: {host} is a private or local address ({address})")
-
-
-def is_public_address(url: str) -> bool:
-    """True when the URL is http(s) and every address its host resolves to is public."""
-    try:
-        check_public_url(url)
-    except SourceError:
-        return False
-    return True

@@ -11,15 +11,8 @@ import pytest
 
 from index.article import ArticleRecord, Checkpoint
 from index.errors import SourceError
-from index.feeds import (
-    FEEDS_SCHEMA,
-    FeedRegistry,
-    import_opml,
-    looks_like_feed,
-    poll,
-    read_feed,
-    read_opml,
-)
+from index.feed_registry import FEEDS_SCHEMA, FeedRegistry, import_opml, poll
+from index.feeds import looks_like_feed, read_feed, read_opml
 from index.fetch import Fetcher
 from index.settings import IndexSettings
 from index.sources import read_sources

@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.state import State
 from bot.zones import ZoneError, parse_local_time, parse_timezone, zone
 from index.archive import Archive
-from index.feeds import FeedRegistry
+from index.feed_registry import FeedRegistry
 from tests import bot_harness as harness
 from tests.bot_harness import bot_settings, running_bot, services_of
 from tests.fakes.telegram import FakeTelegram, FakeUser

@@ -8,8 +8,8 @@ import click
 
 from bot.cli.app import cli, open_archive, print_json, progress_bar, settings_of
 from index.archive import Archive
-from index.feeds import FeedRegistry, import_opml
-from index.feeds import poll as poll_feeds
+from index.feed_registry import FeedRegistry, import_opml
+from index.feed_registry import poll as poll_feeds
 from index.fetch import Fetcher
 from index.ingest import IngestReport
 from index.ingest import ingest as run_ingest

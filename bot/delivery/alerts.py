@@ -17,7 +17,7 @@ from bot.html import escape, link
 from bot.settings import Settings
 from bot.state import AlertTopic, State
 from index.archive import Archive
-from index.feeds import FeedRegistry, poll
+from index.feed_registry import FeedRegistry, poll
 from index.fetch import Fetcher
 from index.ingest import ingest
 

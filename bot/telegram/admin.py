@@ -18,7 +18,8 @@ from bot.telegram.handlers import headline, reply
 from bot.telegram.services import BotContext
 from index.archive import Archive
 from index.errors import SourceError
-from index.feeds import FeedRegistry, looks_like_feed
+from index.feed_registry import FeedRegistry
+from index.feeds import looks_like_feed
 from index.fetch import Fetcher
 from index.ingest import ingest
 from index.sources import read_sources

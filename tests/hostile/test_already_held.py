@@ -18,7 +18,8 @@ import pytest
 
 from index.article import ArticleRecord
 from index.errors import SourceError
-from index.feeds import FeedRegistry, import_opml, read_opml
+from index.feed_registry import FeedRegistry, import_opml
+from index.feeds import read_opml
 from index.fetch import Fetcher
 from index.settings import IndexSettings
 from index.sources import read_sources

@@ -17,7 +17,7 @@ import pytest
 from bot.settings import Settings
 from index.archive import Archive
 from index.errors import SourceError
-from index.feeds import FeedRegistry
+from index.feed_registry import FeedRegistry
 from index.fetch import Fetcher
 from index.settings import IndexSettings
 from tests.fakes.web import WebServer

@@ -23,6 +23,7 @@ import pytest
 from bot.settings import Settings
 from index.archive import Archive
 from index.article import ArticleRecord
+from index.feed_registry import FeedRegistry
 from index.ingest import ingest
 from tests.conftest import DEMO_TODAY
 from tests.hostile.cli_process import User, cli_env, open_tmp, run_cli, tree_state, unprivileged, writable_by
@@ -230,6 +231,6 @@ def test_a_read_only_archive_refuses_writes(demo_home: Path, tmp_path: Path) -> 
         with pytest.raises(StorageError, match="read-only"):
             ingest(archive, [_record(1)])
         with pytest.raises(StorageError, match="read-only"):
-            archive.catalog.set_meta("x", "y")
+            FeedRegistry(archive.catalog.db).add("https://news.example/feed.xml")
     with Archive(Settings(home=home)) as archive:
-        assert archive.catalog.get_meta("x") is None and archive.catalog.counts()[0] == 23
+        assert FeedRegistry(archive.catalog.db).list() == [] and archive.catalog.counts()[0] == 23
