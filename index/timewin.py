@@ -25,6 +25,9 @@ Decisions, so that callers and tests agree:
 - Windows never end after the end of ``today``; a window that starts after it is kept whole ("in 2031": the
   archive simply has nothing then).
 - With several time phrases, the first (then the longest) wins.
+
+One module of about 600 lines on purpose: the decisions above and the patterns that implement them are one
+grammar, read and changed together (the property tests in tests/hostile/test_extreme_dates.py hold it).
 """
 
 from __future__ import annotations
