@@ -14,11 +14,10 @@ import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import openai
 from openai import AsyncStream
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 import prompts
 from bot.answering.types import NO_ANSWER
@@ -185,7 +184,9 @@ class ChatLLM:
         except openai.OpenAIError as exc:
             raise LLMError(_describe(exc), partial=text) from exc
 
-    async def _open(self, messages: list[dict[str, str]], max_tokens: int, deadline: float) -> AsyncStream[Any]:
+    async def _open(
+        self, messages: list[dict[str, str]], max_tokens: int, deadline: float
+    ) -> AsyncStream[ChatCompletionChunk]:
         """Start the streamed request, retrying what is worth retrying while the deadline allows."""
         loop = asyncio.get_running_loop()
         attempt = 0
