@@ -35,8 +35,13 @@ STOPWORDS = frozenset(
 _STEMMER = Stemmer.Stemmer("english")
 
 
+_DOTTED = re.compile(r"\b(?:[A-Z]\.){2,4}")
+
+
 def words(text: str) -> list[str]:
-    """The words of ``text`` as written (case kept), without leading or trailing apostrophes and hyphens."""
+    """The words of ``text`` as written (case kept), without leading or trailing apostrophes and hyphens; an
+    abbreviation with full stops is one word without them ("U.S." -> "US")."""
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
     return [w for w in (m.strip("'’-") for m in WORD.findall(text)) if w]
 
 
@@ -54,6 +59,19 @@ def stem(word: str) -> str:
     return _STEMMER.stemWord(w.removesuffix("'s"))
 
 
-def stems(text: str) -> set[str]:
-    """The stems of every word of ``text``."""
-    return {stem(w) for w in words(text)}
+def stems(text: str, *, capitals: frozenset[str] | set[str] = frozenset()) -> set[str]:
+    """The stems of every word of ``text``. A stem in ``capitals`` (``acronyms`` of a question) counts only
+    where ``text`` writes it in capitals: "US" is not "us"."""
+    found = words(text)
+    out = {stem(w) for w in found}
+    if capitals:
+        out -= set(capitals) - {stem(w) for w in found if w.isupper()}
+    return out
+
+
+def acronyms(text: str) -> frozenset[str]:
+    """The stems of the words ``text`` writes in capitals ("US", "EU", "NATO", "U.K."): names that a lower-case
+    word may spell too, so they match only in capitals. None when the whole text is in capitals."""
+    if text.upper() == text:
+        return frozenset()
+    return frozenset(stem(w) for w in words(text) if 2 <= len(w) <= 5 and w.isupper() and w.isalpha())

@@ -155,3 +155,22 @@ def test_an_answer_the_question_already_names_is_no_answer() -> None:
 
 def test_the_fixture_articles_are_ours(tmp_path: Path) -> None:
     assert all(a.url.startswith("https://news.example/") for a in ARTICLES)
+
+
+def test_a_question_about_the_us_is_not_answered_from_sentences_about_us(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    with Archive(settings) as archive:
+        farm = _article(
+            "farm",
+            "Dairy farmers count the cost of the blackout",
+            19,
+            "“We milked 180 cows with a borrowed generator and nobody told us anything for four hours,” said Jens "
+            "Halvorsen, who runs a dairy farm near Brenna.",
+            "Farmers across Eastmark lost a day's milk when the power failed this week.",
+        )
+        ingest(archive, [farm])
+        answer = AnswerEngine(archive, settings).answer_sync(
+            "What happened in the US this week?", QuestionContext(today=TODAY)
+        )
+    assert answer.abstained and not answer.related and not answer.citations

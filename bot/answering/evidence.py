@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from bot.answering.questions import Asked, answers
 from index.search import Hit
-from index.terms import query_terms, stem, stems, words
+from index.terms import acronyms, query_terms, stem, stems, words
 
 #: The linear evidence score's weights and bias (score >= 0: answer). The features are all measured (eval's run
 #: files carry them, bench/evidence_fit.py fits them), but the score in use is the one that holds up on every kind
@@ -93,11 +93,11 @@ class Features:
         return {name: round(float(getattr(self, name)), 4) for name in WEIGHTS}
 
 
-def _share(weights: dict[str, float], text: str) -> float:
+def _share(weights: dict[str, float], text: str, capitals: frozenset[str] = frozenset()) -> float:
     total = sum(weights.values())
     if not total:
         return 0.0
-    present = stems(text)
+    present = stems(text, capitals=capitals)
     return sum(w for t, w in weights.items() if t in present) / total
 
 
@@ -116,14 +116,16 @@ def measure(
     weights: dict[str, float] = {}
     for t in terms:
         weights[stem(t)] = max(weights.get(stem(t), 0.0), idf(t))
-    names = {w.casefold() for w in words(question)[1:] if w[:1].isupper()}
+    # A name in capitals ("US") is held only in capitals; other names in any case.
+    names = {w if w.isupper() and len(w) > 1 else w.casefold() for w in words(question)[1:] if w[:1].isupper()}
     numbers = set(re.findall(r"\d[\d,.]*\d|\d", question))
     name_stems = {stem(n) for n in names}
     event = {t: w for t, w in weights.items() if t not in name_stems}
     rare = {t: 1.0 for t in sorted(weights, key=lambda t: -weights[t])[:3]}
     passages = [f"{h.title} {h.text}" for h in hits[:5]]
-    best = max(passages[:3], key=lambda p: _share(weights, p))
-    held = {w.casefold() for w in words(best)}
+    capitals = acronyms(question)
+    best = max(passages[:3], key=lambda p: _share(weights, p, capitals))
+    held = {w.casefold() for w in words(best)} | {w for w in words(best) if w.isupper()}
     lead_answers = 0.0
     if lead is not None:
         if asked.kind == "quote":
@@ -132,12 +134,12 @@ def measure(
             lead_answers = float(answers(asked.kind, lead, question))
     return Features(
         similarity=max(h.similarity for h in hits[:3]),
-        coverage=max(_share(weights, p) for p in passages),
-        lead_coverage=_share(weights, lead) if lead else 0.0,
+        coverage=max(_share(weights, p, capitals) for p in passages),
+        lead_coverage=_share(weights, lead, capitals) if lead else 0.0,
         lead_answers=lead_answers,
-        event_coverage=_share(event, best) if event else 1.0,
+        event_coverage=_share(event, best, capitals) if event else 1.0,
         preview=float(bool(lead and is_preview(question, lead, " ".join(passages[:3])))),
-        rare_coverage=max(_share(rare, p) for p in passages) if rare else 0.0,
+        rare_coverage=max(_share(rare, p, capitals) for p in passages) if rare else 0.0,
         terms=math.log1p(len(weights)),
         names=(sum(n in held for n in names) / len(names)) if names else 0.0,
         numbers=(sum(n in best for n in numbers) / len(numbers)) if numbers else 1.0,

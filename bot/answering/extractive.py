@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from bot.answering.questions import answers, asked
 from index.search import Hit
 from index.sentences import split_sentences
-from index.terms import STOPWORDS, query_terms, stem, stems
+from index.terms import STOPWORDS, acronyms, query_terms, stem, stems
 
 _SPEECH_VERB = re.compile(
     r"\b(?:said|says|say|told|tells|stated|added|called|described|warned|argued|insisted|noted|declared|"
@@ -110,6 +110,7 @@ def candidate_sentences(
     q_terms = query_terms(question)
     q_stems = {stem(t): idf(t) for t in q_terms}
     total = sum(q_stems.values()) or 1.0
+    capitals = acronyms(question)
     wanted = asked(question)
     speaker = [stem(t) for t in wanted.speaker]
     spans_of: dict[str, list[tuple[int, int]]] = {}
@@ -152,7 +153,7 @@ def candidate_sentences(
             s, e = spans[first][0], spans[last][1]
             s += dateline_end(text[s:e])  # the article's own words still, without "HALVIK, Nov 26 (Wire) - "
             sentence = text[s:e]
-            words = stems(sentence)
+            words = stems(sentence, capitals=capitals)
             matched = sum(w for t, w in q_stems.items() if t in words)
             score = matched / total + 0.25 / (1 + i)  # earlier (better-ranked) passages win ties
             if speaker:
