@@ -149,6 +149,23 @@ def test_abstained_answer_is_its_text_alone() -> None:
     assert render_plain(answer) == [answer.text]
 
 
+def test_related_coverage_renders_its_cited_items() -> None:
+    item = Citation(
+        1, "a1", "Cup final preview", "https://news.example/cup", "Sports Desk", datetime(2026, 3, 18, tzinfo=UTC)
+    )
+    answer = Answer(
+        "q",
+        "Nothing in the archive answers that directly; the closest coverage is: “Cup final preview” [1].",
+        [item],
+        abstained=True,
+        related=True,
+    )
+    (message,) = render_answer(answer)
+    assert '<a href="https://news.example/cup">[1]</a>' in message
+    assert "<b>Sources</b>\n1. Sports Desk · 2026-03-18 · " in message
+    assert "Sources:" in render_plain(answer)[0]
+
+
 def test_plain_fallback() -> None:
     answer = Answer("q", "Prices <rose> [1].\n\nMore [2].", [cite(1, title="AT&T"), cite(2, url="file:///x")])
     [message] = render_plain(answer)
