@@ -36,6 +36,15 @@ def _article(slug: str, title: str, day: int, *paragraphs: str, source: str = "H
 
 ARTICLES = [
     _article(
+        "harbour-master",
+        "Mayor names Ola Vik the new harbour master",
+        16,
+        "Mayor Elin Sandvik on Monday named Ola Vik, a former ferry captain, as Velmar's new harbour master.",
+        "“Ola Vik has kept our ferries running through twenty winters and knows every rock in this harbour,” "
+        "Sandvik said in a statement. “Ola is calm, tireless and fair, and the port will be safer for it.”",
+        "Vik takes up the post in May.",
+    ),
+    _article(
         "series",
         "Everything to know about the new 'Lantern House' series",
         10,
@@ -109,6 +118,11 @@ def test_a_what_did_x_say_question_leads_with_their_own_words(engine: AnswerEngi
     assert text.startswith("“I do not regret choosing the harbour over the headlines,” Sandvik told reporters")
 
 
+def test_a_quotation_that_goes_on_after_its_attribution_is_kept_whole(engine: AnswerEngine) -> None:
+    text = ask(engine, "How did Mayor Elin Sandvik describe Ola Vik when she named him harbour master?")
+    assert "calm, tireless and fair" in text.split("[1]")[0]
+
+
 def test_a_question_about_a_result_the_archive_only_previews_gets_related_coverage(engine: AnswerEngine) -> None:
     answer = engine.answer_sync(
         "Who won the cup final between Velmar United and Orla Rovers?", QuestionContext(today=TODAY)
@@ -150,6 +164,14 @@ def test_an_answer_the_question_already_names_is_no_answer() -> None:
     assert not answers("name", "Who is starring in the 'Mr. & Mrs. Smith' series?", "Who stars in 'Mr. & Mrs. Smith'?")
     assert answers("name", "Maya Erskine stars opposite Donald Glover.", "Who stars opposite Donald Glover?")
     assert answers("date", "Her term will begin on Oct. 1, 2024.", "When does Claudia Sheinbaum's term begin?")
+    tests = "How many free COVID tests can each household order?"
+    assert answers("number", "Each household can receive up to four free tests.", tests)
+    for no_quantity in (
+        "Households will be able to order free COVID-19 tests at the end of September.",  # part of a name
+        "The site opened just after 6 a.m. on Oct. 1.",  # a clock time, a date
+        "The program first ran in 2022.",  # a year
+    ):
+        assert not answers("number", no_quantity, tests), no_quantity
     assert answers("place", "The draft will be held at the Brooklyn Academy of Music.", "Where is the draft held?")
 
 

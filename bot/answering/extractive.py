@@ -191,7 +191,7 @@ def choose(
     max_sentences = max_sentences or MAX_SENTENCES
     per_article = per_article or PER_ARTICLE
     max_words = max_words or MAX_WORDS
-    ranked = sorted(sentences, key=lambda s: -s.score)
+    ranked = sorted(sentences, key=lambda s: (-s.score, -(s.end - s.start)))  # ties: the quotation kept whole
     if not ranked:
         return []
     best = ranked[0].score

@@ -60,7 +60,13 @@ _NUMBER_WORDS = (
     "eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|"
     "million|millions|billion|billions|trillion|dozen|dozens|half|quarter|third|double|twice"
 )
-_NUMBER = re.compile(rf"\$?\d[\d,.]*\d%?|\$?\d%?|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
+_NUMBER = re.compile(
+    rf"(?<![\w.-])\$?\d[\d,.]*\d%?(?![\w-])|(?<![\w.-])\$?\d%?(?![\w-])|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE
+)
+#: Figures that are no quantity: a year, a clock time ("6 a.m.", "7:30"), a day of a month ("Oct. 1").
+_YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
+_CLOCK = re.compile(r"^\d{1,2}(?::\d\d\b|\s?[ap]\.?m\b)", re.IGNORECASE)
+_MONTH_DAY = re.compile(rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}$", re.IGNORECASE)
 #: A name: capitalised words, with the small words names carry inside them ("Bank of Norland", "Des Moines Golf
 #: and Country Club", "Unite Here Local 274", "Peiter “Mudge” Zatko").
 _NAME = re.compile(
@@ -120,7 +126,14 @@ def answers(kind: Kind, sentence: str, question: str) -> bool:
     """Whether ``sentence`` holds an answer of ``kind`` that ``question`` does not already name."""
     known = _known(question)
     if kind == "number":
-        return any(m.group(0).casefold().strip("$%.,") not in known for m in _NUMBER.finditer(sentence))
+        for m in _NUMBER.finditer(sentence):
+            figure = m.group(0).casefold().strip("$%.,")
+            if figure in known or _YEAR.match(figure):
+                continue
+            if _CLOCK.match(sentence[m.start() : m.end() + 6]) or _MONTH_DAY.search(sentence[: m.end()]):
+                continue
+            return True
+        return False
     if kind == "date":
         return any(_new(m.group(0), known) for m in _DATE.finditer(sentence))
     if kind == "place":
