@@ -36,6 +36,22 @@ def _article(slug: str, title: str, day: int, *paragraphs: str, source: str = "H
 
 ARTICLES = [
     _article(
+        "bridge-old",
+        "Mayor opens new footbridge over the Velmar river",
+        2,
+        "Mayor Karin Holt opened the new footbridge over the Velmar river on Monday, the city's first new "
+        "footbridge in forty years, linking the old town with the station district.",
+        source="Northern Ledger",
+    ),
+    _article(
+        "bridge-new",
+        "Mayor opens new footbridge over the Orla river",
+        17,
+        "Mayor Petter Lund opened the new footbridge over the Orla river on Tuesday, linking the harbour with "
+        "the market square.",
+        source="Northern Ledger",
+    ),
+    _article(
         "harbour-master",
         "Mayor names Ola Vik the new harbour master",
         16,
@@ -121,6 +137,11 @@ def test_a_what_did_x_say_question_leads_with_their_own_words(engine: AnswerEngi
 def test_a_quotation_that_goes_on_after_its_attribution_is_kept_whole(engine: AnswerEngine) -> None:
     text = ask(engine, "How did Mayor Elin Sandvik describe Ola Vik when she named him harbour master?")
     assert "calm, tireless and fair" in text.split("[1]")[0]
+
+
+def test_of_two_like_stories_the_newer_one_leads(engine: AnswerEngine) -> None:
+    text = ask(engine, "Which mayor opened the new footbridge?")
+    assert text.startswith("Mayor Petter Lund opened the new footbridge"), text
 
 
 def test_a_question_about_a_result_the_archive_only_previews_gets_related_coverage(engine: AnswerEngine) -> None:
