@@ -81,7 +81,7 @@ class Asker:
         now = now or (as_datetime(context.today) if context.today else datetime.now(UTC))
         period = briefing_request(question, now) if context.filters is None else None
         if period is not None:
-            yield await self.brief(period, question=question, now=now, tz=tz, topics=topics, as_of=context.today)
+            yield await self.brief(period, question=question, now=now, tz=tz, topics=topics, past=bool(context.today))
             return
         async for item in self.engine.stream(question, context):
             yield Reply(item) if isinstance(item, Answer) else item
@@ -123,10 +123,11 @@ class Asker:
         now: datetime | None = None,
         tz: str = "UTC",
         topics: Sequence[str] = (),
-        as_of: object = None,
+        past: bool = False,
     ) -> Reply:
         """The briefing ``text`` asks for ("sanctions this week", "" for the last 24 hours): ``/brief`` and
-        questions about the news as a whole. An empty period gets the usual abstention, naming the period."""
+        questions about the news as a whole. An empty period gets the usual abstention, naming the period (and,
+        with ``past``, counting what the archive held as of ``now``, a past day)."""
         now = now or datetime.now(UTC)
         briefing = await compose_briefing(
             self.engine.archive,
@@ -144,5 +145,5 @@ class Asker:
             return Reply(briefing.as_answer(asked), briefing)
         digest = briefing.digest
         window = Window(digest.since, digest.until, briefing.label, text, (0, 0))
-        refusal = self.engine.abstention(window, as_of=end_of_day(now) if as_of is not None else None)
+        refusal = self.engine.abstention(window, as_of=end_of_day(now) if past else None)
         return Reply(Answer(asked, refusal, [], True, []), briefing)
