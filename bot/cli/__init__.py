@@ -1,13 +1,14 @@
 """The ``briefbot`` command line. Commands are thin: they call the same services the Telegram bot calls.
 
-``app`` holds the group and what commands share; ``archive``, ``answers`` and ``digests`` hold the commands.
+``app`` holds the group and what commands share; ``archive``, ``answers``, ``digests`` and ``doctor`` hold the
+commands.
 Every command's ``--help`` is its documentation.
 """
 
-from bot.cli import answers, archive, digests
+from bot.cli import answers, archive, digests, doctor
 from bot.cli.app import cli
 
-__all__ = ["answers", "archive", "cli", "digests", "main"]
+__all__ = ["answers", "archive", "cli", "digests", "doctor", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:

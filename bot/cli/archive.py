@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -128,12 +129,27 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def feeds_remove(ctx: click.Context, urls: tuple[str, ...]) -> None:
     """Unregister feeds."""
+    _each_feed(ctx, urls, FeedRegistry.remove, "removed")
+
+
+@feeds.command("resume")
+@click.argument("urls", nargs=-1, required=True)
+@click.pass_context
+def feeds_resume(ctx: click.Context, urls: tuple[str, ...]) -> None:
+    """Poll paused feeds again (a feed is paused after BRIEFBOT_FEED_MAX_FAILURES failed polls in a row)."""
+    _each_feed(ctx, urls, FeedRegistry.resume, "resumed")
+
+
+def _each_feed(
+    ctx: click.Context, urls: tuple[str, ...], action: Callable[[FeedRegistry, str], bool], done: str
+) -> None:
+    """``action`` on each registered feed of ``urls``; exit 1 after naming those that are not registered."""
     missing = False
     with open_archive(ctx) as archive:
         reg = _registry(archive)
         for url in urls:
-            if reg.remove(url):
-                click.echo(f"removed {url}")
+            if action(reg, url):
+                click.echo(f"{done} {url}")
             else:
                 click.echo(f"briefbot: no such feed: {url}", err=True)
                 missing = True

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import click
 from telegram.error import InvalidToken, NetworkError
 
+from bot import doctor
 from bot.answering import make_llm
-from bot.cli.app import cli, open_archive, print_json, settings_of, time_option
+from bot.cli.app import cli, log, open_archive, print_json, settings_of, time_option
 from bot.delivery.broadcast import BroadcastReport, make_bot, send_due_digests
 from bot.digest import compose_digest_async, render_digest_text
 from bot.settings import Settings
@@ -115,6 +116,9 @@ def run(ctx: click.Context) -> None:
     """Run the Telegram bot (long polling; webhook mode when BRIEFBOT_WEBHOOK_URL is set).
 
     Needs TELEGRAM_BOT_TOKEN. BRIEFBOT_TELEGRAM_API_URL points it at a self-hosted Bot API server. SIGINT or
-    SIGTERM stops it cleanly.
+    SIGTERM stops it cleanly. It logs one line of `briefbot doctor` at start.
     """
-    run_bot(settings_of(ctx))
+    settings = settings_of(ctx)
+    found = doctor.checks(settings, datetime.now(UTC), telegram=False)  # the bot says itself if Telegram answers
+    (log.warning if any(c.problem for c in found) else log.info)(doctor.summary(found))
+    run_bot(settings)

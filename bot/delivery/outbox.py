@@ -134,6 +134,11 @@ class DeliveryLog:
         ).fetchone()
         return _dt(row[0])
 
+    def last(self, chat_id: int, kind: str) -> Delivery | None:
+        """The chat's latest delivery of ``kind`` (for ``briefbot doctor``)."""
+        found = self.rows(chat_id, kind, newest=1)
+        return found[0] if found else None
+
     def count_since(self, chat_id: int, kind: str, since: datetime) -> int:
         row = self.db.execute(
             "SELECT count(*) FROM deliveries WHERE chat_id = ? AND kind = ? AND claimed_at >= ? AND status != 'failed'",
@@ -141,11 +146,12 @@ class DeliveryLog:
         ).fetchone()
         return int(row[0])
 
-    def rows(self, chat_id: int | None = None, kind: str | None = None) -> list[Delivery]:
-        """The log, oldest first."""
+    def rows(self, chat_id: int | None = None, kind: str | None = None, *, newest: int = 0) -> list[Delivery]:
+        """The log, oldest first; only the ``newest`` latest rows, newest first, when it is set."""
+        order = f"ORDER BY id DESC LIMIT {int(newest)}" if newest else "ORDER BY id"
         rows = self.db.execute(
             "SELECT id, chat_id, kind, period, status, thread_id, since, until, message_ids, error, claimed_at "
-            "FROM deliveries WHERE (? IS NULL OR chat_id = ?) AND (? IS NULL OR kind = ?) ORDER BY id",
+            f"FROM deliveries WHERE (? IS NULL OR chat_id = ?) AND (? IS NULL OR kind = ?) {order}",
             (chat_id, chat_id, kind, kind),
         )
         return [
