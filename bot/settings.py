@@ -93,7 +93,24 @@ class Settings(IndexSettings):
     )
     digest_skip_empty: bool = Field(default=False, description="Skip an empty digest instead of saying so.")
 
+    # -- retention ------------------------------------------------------------------------------------------
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3_000_000,
+        description=(
+            "Days of news to keep: once a day the bot prunes articles published longer ago (undated ones: "
+            "ingested), with their passages, vectors and cache entries. Empty: keep everything."
+        ),
+    )
+
     _split_ids = field_validator("allowed_users", "allowed_chats", "admins", mode="before")(_ids)
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """``BRIEFBOT_RETENTION_DAYS=`` (empty) means unset: keep everything."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def state_path(self) -> Path:

@@ -100,7 +100,8 @@ def ingest(
 ) -> IngestReport:
     """Store every record of ``items`` in the archive; errors in ``items`` are collected in the report.
 
-    Holds the home's write lock (``Archive.writing``) for the whole run, waiting for another writer to finish.
+    Holds the home's write lock (``Archive.writing``) for the whole run, waiting for another writer to finish,
+    and its commit lock (``Archive.committing``) per atomic batch only: a backup waits for one batch, not the run.
 
     Args:
         archive: the open archive.
@@ -200,7 +201,7 @@ def _classify(archive: Archive, record: ArticleRecord, report: IngestReport, bat
 
 
 def _write(archive: Archive, batch: _Batch, report: IngestReport, now: datetime) -> None:
-    with archive.writing():
+    with archive.writing(), archive.committing():
         _write_locked(archive, list(batch.pending.values()), batch.extra_urls, report, now)
 
 
@@ -314,8 +315,9 @@ def _reindex_locked(archive: Archive, progress: Callable[[int, int], None] | Non
         done += len(rows)
         if progress:
             progress(done, total)
-    with contextlib.suppress(Exception):
-        archive.store.client.delete_collection(settings.collection)
-    target.rename(settings.collection)
-    archive.store = target
+    with archive.committing():  # a backup copies the old collection or the new one, never half a swap
+        with contextlib.suppress(Exception):
+            archive.store.client.delete_collection(settings.collection)
+        target.rename(settings.collection)
+        archive.store = target
     return done
