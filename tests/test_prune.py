@@ -22,11 +22,13 @@ from bot.telegram.app import apply_retention
 from index.archive import Archive
 from index.article import ArticleRecord
 from index.embed import CachedEmbedder
+from index.feed_registry import FeedRegistry
 from index.ingest import ingest
 from index.maintenance import parse_age, prune
 from tests import bot_harness as harness
 from tests.bot_harness import HARBOR_Q, HARBOR_TITLE, ask, copy_corpus, running_bot, services_of
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.web import WebServer
 
 server = harness.server  # the fake Bot API server fixture
 
@@ -247,6 +249,7 @@ async def test_the_bot_prunes_daily_and_a_follow_up_about_a_pruned_story_gets_a_
         [job] = app.job_queue.get_jobs_by_name("prune")
         assert job.job.trigger.interval == timedelta(days=1)
         services = services_of(app)
+        services.archive.embedder.embed(["warm up"])  # load the model before the first question's timeout starts
         first = await ask(server, alice, alice, HARBOR_Q)
         assert HARBOR_TITLE in (first.text or "")
         services.clock = lambda: datetime(2026, 11, 24, 12, tzinfo=UTC)  # the harbor story (20th) is now old
@@ -266,3 +269,27 @@ async def test_without_a_retention_setting_the_bot_keeps_everything(
         assert app.job_queue is not None and app.job_queue.get_jobs_by_name("prune") == ()
         assert await apply_retention(services_of(app)) is None
         assert services_of(app).archive.catalog.counts()[0] == 6
+
+
+def test_feed_entries_older_than_the_retention_period_are_not_taken_in_again(
+    web_server: WebServer, briefbot_home: Path
+) -> None:
+    from bot.delivery.alerts import _poll_once
+    from tests.test_feeds import fixture_text
+
+    feed = web_server.add("/rss.xml", fixture_text("rss.xml", web_server), content_type="application/rss+xml")
+    ferry = "Ferry operator adds night crossings for the summer"
+    july = datetime(2024, 7, 1, tzinfo=UTC)  # the feed's dated entries are from 14 May 2024
+    for retention, expected in ((None, [ferry]), (30, [])):
+        settings = Settings(home=briefbot_home / f"home-{retention}", allow_private_urls=True, retention_days=retention)
+        with Archive(settings) as archive:
+            FeedRegistry(archive.catalog.db).add(feed)
+            new, _ = _poll_once(archive, settings, july)
+            assert [a.title for a in archive.catalog.latest(10)] == expected and len(new) == len(expected)
+
+
+def test_ingest_skips_records_published_before_not_before(archive: Archive) -> None:
+    cutoff = NOW - timedelta(days=30)
+    report = ingest(archive, [_rec(1, cutoff - timedelta(days=1)), _rec(2, cutoff), _rec(3, None)], not_before=cutoff)
+    assert (report.expired, report.added) == (1, 2) and report.as_json()["expired"] == 1
+    assert archive.catalog.by_url("https://ledger.example/1") is None

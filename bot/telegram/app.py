@@ -52,7 +52,7 @@ from bot.telegram.services import CONTEXT_TYPES, App, BotContext, Services
 from bot.telegram.webhook import webhook_options
 from index.archive import Archive
 from index.errors import BriefbotError, ConfigError
-from index.maintenance import PruneReport, cutoff_for, prune
+from index.maintenance import PruneReport, prune
 
 log = logging.getLogger(__name__)
 
@@ -311,10 +311,9 @@ async def apply_retention(s: Services) -> PruneReport | None:
     """Prune the archive to ``BRIEFBOT_RETENTION_DAYS`` (the daily job): in a thread, so questions keep being
     answered, and after any ingest in hand. None when retention is off or the prune failed (logged; the next day
     tries again, and what a failed batch left is recovered on the next start)."""
-    days = s.settings.retention_days
-    if not days:
+    cutoff = s.settings.retention_cutoff(s.clock())
+    if cutoff is None:
         return None
-    cutoff = cutoff_for(timedelta(days=days), s.clock())
     try:
         async with s.ingest_lock:
             report = await asyncio.to_thread(prune, s.archive, cutoff)
