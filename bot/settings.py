@@ -6,6 +6,7 @@ Environment variables ``BRIEFBOT_<FIELD>`` (and ``TELEGRAM_BOT_TOKEN``), or the 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -93,7 +94,33 @@ class Settings(IndexSettings):
     )
     digest_skip_empty: bool = Field(default=False, description="Skip an empty digest instead of saying so.")
 
+    # -- retention ------------------------------------------------------------------------------------------
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3_000_000,
+        description=(
+            "Days of news to keep: once a day the bot prunes articles published longer ago (undated ones: "
+            "ingested), with their passages, vectors and cache entries. Empty: keep everything."
+        ),
+    )
+
     _split_ids = field_validator("allowed_users", "allowed_chats", "admins", mode="before")(_ids)
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """``BRIEFBOT_RETENTION_DAYS=`` (empty) means unset: keep everything."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def retention_cutoff(self, now: datetime) -> datetime | None:
+        """The moment before which articles are pruned (``retention_days`` before ``now``); None: keep all."""
+        if not self.retention_days:
+            return None
+        try:
+            return now.astimezone(UTC) - timedelta(days=self.retention_days)
+        except OverflowError:
+            return datetime.min.replace(tzinfo=UTC)
 
     @property
     def state_path(self) -> Path:

@@ -105,6 +105,9 @@ class Archive:
         self._lock = threading.RLock()  # threads of one process take turns; ``write.lock`` orders processes
         self._lock_file: IO[str] | None = None
         self._lock_depth = 0
+        self._commit_lock = threading.RLock()
+        self._commit_file: IO[str] | None = None
+        self._commit_depth = 0
         if not self.read_only:
             try:
                 settings.ensure_home()
@@ -191,6 +194,43 @@ class Archive:
         self._lock_file = lock
         return True
 
+    @contextmanager
+    def committing(self) -> Iterator[None]:
+        """Hold the home's commit lock while both stores change together: one atomic batch of an ingest or a
+        prune, a recovery, the swap of a reindex. A backup holds only this lock, so it waits for the batch in
+        hand, never for a whole ingest, and copies the catalog and the vectors as of the same batch. Writers take
+        it inside ``writing`` (never the other way round), so the two locks cannot deadlock. Re-entrant.
+
+        Raises:
+            StorageError: the lock file cannot be created in the home.
+        """
+        with self._commit_lock:
+            if self._commit_depth == 0:
+                path = self.settings.home / "commit.lock"
+                try:
+                    lock = open(path, "a")  # noqa: SIM115  (held until the outermost ``committing`` ends)
+                except OSError as exc:
+                    raise storage_error(path, exc) from None
+                try:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        log.info("waiting for the batch being written to %s to be committed", self.settings.home)
+                        fcntl.flock(lock, fcntl.LOCK_EX)
+                except BaseException:
+                    lock.close()
+                    raise
+                self._commit_file = lock
+            self._commit_depth += 1
+            try:
+                yield
+            finally:
+                self._commit_depth -= 1
+                if self._commit_depth == 0 and self._commit_file is not None:
+                    fcntl.flock(self._commit_file, fcntl.LOCK_UN)
+                    self._commit_file.close()
+                    self._commit_file = None
+
     def recover(self) -> int:
         """Delete from Chroma the ids an interrupted write left behind; returns how many.
 
@@ -201,10 +241,11 @@ class Archive:
                 return 0
             ids = self.catalog.journal()
             if ids:
-                log.warning("recovering from an interrupted ingest: removing %d uncommitted vectors", len(ids))
-                self.store.delete(ids)
-                with self.catalog.transaction() as db:
-                    self.catalog.journal_clear(db, ids)
+                log.warning("recovering from an interrupted write: removing %d uncommitted vectors", len(ids))
+                with self.committing():
+                    self.store.delete(ids)
+                    with self.catalog.transaction() as db:
+                        self.catalog.journal_clear(db, ids)
             return len(ids)
 
     def stats(self) -> Stats:

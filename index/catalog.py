@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from index.article import content_hash
@@ -261,6 +261,77 @@ class Catalog:
             "INSERT INTO article_urls (url, article_id) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
             [(u, article_id) for u in urls if u],
         )
+
+    # -- retention (``index.maintenance.prune``) --------------------------------------------------------------
+    def older_than(self, cutoff: datetime) -> list[str]:
+        """Ids of the articles dated before ``cutoff``, oldest first: by their published date, or, when undated,
+        by when they were ingested."""
+        rows = self.db.execute(
+            "SELECT id, published_ts, ingested_at FROM articles WHERE published_ts < ? "
+            "OR (published_ts IS NULL AND ingested_at < ?)",
+            # ingested_at is ISO text: a day of slack on the string bound, then an exact check on the parsed time
+            (cutoff.timestamp(), to_iso(cutoff + timedelta(days=1))),
+        ).fetchall()
+        dated: list[tuple[float, str]] = []
+        for aid, ts, ingested in rows:
+            if ts is None:
+                when = _dt(ingested)
+                if when is None or when >= cutoff:
+                    continue
+                ts = when.timestamp()
+            dated.append((ts, aid))
+        return [aid for _, aid in sorted(dated)]
+
+    def passages_of(self, article_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(passage id, title, text) of every passage of the articles: what their vectors and cache keys are made of."""
+        out: list[tuple[str, str, str]] = []
+        for i in range(0, len(article_ids), 500):
+            part = list(article_ids[i : i + 500])
+            q = f"SELECT id, title, text FROM passages WHERE article_id IN ({','.join('?' * len(part))})"
+            out.extend((r[0], r[1], r[2]) for r in self.db.execute(q, part))
+        return out
+
+    def delete_articles(self, db: sqlite3.Connection, article_ids: Sequence[str]) -> int:
+        """Delete articles with their passages (the FTS5 rows go with them, by trigger) and every URL they are
+        known under; returns how many URLs went. Call inside ``transaction()``."""
+        urls = 0
+        for i in range(0, len(article_ids), 500):
+            part = list(article_ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", part)
+            urls += db.execute(f"DELETE FROM article_urls WHERE article_id IN ({marks})", part).rowcount
+            db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
+        return urls
+
+    def cache_models(self) -> list[str]:
+        """The models with entries in the embedding cache (a loose index scan: one seek per model)."""
+        rows = self.db.execute(
+            "WITH RECURSIVE m(model) AS (SELECT min(model) FROM embedding_cache UNION ALL "
+            "SELECT (SELECT min(model) FROM embedding_cache WHERE model > m.model) FROM m WHERE m.model IS NOT NULL) "
+            "SELECT model FROM m WHERE model IS NOT NULL"
+        )
+        return [r[0] for r in rows]
+
+    def cache_count(self, models: Sequence[str], keys: Sequence[str]) -> int:
+        """How many of ``keys`` the embedding cache holds, over ``models``."""
+        n = 0
+        for model in models:
+            n += len(self.cache_lookup(model, list(keys)))
+        return n
+
+    def cache_delete(self, db: sqlite3.Connection, models: Sequence[str], keys: Sequence[str]) -> int:
+        """Delete the cache entries of ``keys`` for every one of ``models``; returns how many went."""
+        n = 0
+        for model in models:
+            cursor = db.executemany(
+                "DELETE FROM embedding_cache WHERE model = ? AND key = ?", [(model, k) for k in keys]
+            )
+            n += cursor.rowcount
+        return n
+
+    def journal_insert(self, db: sqlite3.Connection, ids: Iterable[str]) -> None:
+        """Journal Chroma ids inside the caller's transaction (they are deleted from Chroma next)."""
+        db.executemany("INSERT OR IGNORE INTO chroma_journal (id) VALUES (?)", [(i,) for i in ids])
 
     # -- the Chroma journal ----------------------------------------------------------------------------------
     def journal_add(self, ids: Iterable[str]) -> None:

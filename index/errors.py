@@ -6,6 +6,7 @@ BriefbotError            every error the CLI prints as one line and exits non-ze
  +-- IndexMismatchError  the archive was built with another embedding model: run `briefbot reindex`
  +-- EmbeddingError      the embedding backend failed after its retries
  +-- StorageError        the home cannot be written: read-only, full disk, no permission
+ +-- RefusedError        an operation refused as asked (exit 2): restore into a home that is not empty, ...
 """
 
 from __future__ import annotations
@@ -42,3 +43,10 @@ class EmbeddingError(BriefbotError):
 
 class StorageError(BriefbotError):
     """The home cannot be written (read-only, full disk, no permission) or read; nothing half-written stays."""
+
+
+class RefusedError(BriefbotError):
+    """An operation refused as asked, before it changed anything: a restore into a home that is not empty, from
+    a folder that is not a briefbot backup; a backup into a folder that is not empty."""
+
+    exit_code = 2

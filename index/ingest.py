@@ -33,6 +33,7 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     duplicates: int = 0  # syndicated copies: same text under another URL (also counted as unchanged)
+    expired: int = 0  # published before ``not_before`` (the retention period): not taken in
     failed: list[SourceError] = field(default_factory=list)
     passages: int = 0  # passages written by this run
     embedded: int = 0  # passages sent to the embedding model (the rest came from the cache)
@@ -46,6 +47,7 @@ class IngestReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "duplicates": self.duplicates,
+            "expired": self.expired,
             "failed": [{"source": e.source, "error": e.reason} for e in self.failed],
         }
         if archive is not None:
@@ -97,10 +99,12 @@ def ingest(
     batch_articles: int = 32,
     progress: Callable[[IngestReport], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    not_before: datetime | None = None,
 ) -> IngestReport:
     """Store every record of ``items`` in the archive; errors in ``items`` are collected in the report.
 
-    Holds the home's write lock (``Archive.writing``) for the whole run, waiting for another writer to finish.
+    Holds the home's write lock (``Archive.writing``) for the whole run, waiting for another writer to finish,
+    and its commit lock (``Archive.committing``) per atomic batch only: a backup waits for one batch, not the run.
 
     Args:
         archive: the open archive.
@@ -109,6 +113,8 @@ def ingest(
         batch_articles: articles written per atomic batch.
         progress: called after each item with the running report.
         now: the clock (tests pass their own).
+        not_before: records published before it are skipped (counted as ``expired``): with a retention period,
+            what a feed still lists after it was pruned is not taken in (and pruned) again every day.
 
     Returns:
         What happened, item by item counted.
@@ -125,6 +131,8 @@ def ingest(
         for item in items:
             if isinstance(item, SourceError):
                 report.failed.append(item)
+            elif isinstance(item, ArticleRecord) and not_before and item.published and item.published < not_before:
+                report.expired += 1
             elif isinstance(item, ArticleRecord):
                 try:
                     pending = _classify(archive, item, report, batch)
@@ -200,7 +208,7 @@ def _classify(archive: Archive, record: ArticleRecord, report: IngestReport, bat
 
 
 def _write(archive: Archive, batch: _Batch, report: IngestReport, now: datetime) -> None:
-    with archive.writing():
+    with archive.writing(), archive.committing():
         _write_locked(archive, list(batch.pending.values()), batch.extra_urls, report, now)
 
 
@@ -314,8 +322,9 @@ def _reindex_locked(archive: Archive, progress: Callable[[int, int], None] | Non
         done += len(rows)
         if progress:
             progress(done, total)
-    with contextlib.suppress(Exception):
-        archive.store.client.delete_collection(settings.collection)
-    target.rename(settings.collection)
-    archive.store = target
+    with archive.committing():  # a backup copies the old collection or the new one, never half a swap
+        with contextlib.suppress(Exception):
+            archive.store.client.delete_collection(settings.collection)
+        target.rename(settings.collection)
+        archive.store = target
     return done

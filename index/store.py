@@ -12,7 +12,7 @@ import logging
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,21 @@ class VectorStore:
             for pid, vec in zip(got["ids"], embeddings, strict=True):
                 out[pid] = np.asarray(vec, dtype=np.float32)
         return out
+
+    def pages(self, size: int = 500) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """Every vector with its id and metadata, ``size`` at a time (for a backup; hold the commit lock, or the
+        pages may shift under a concurrent write)."""
+        offset = 0
+        while True:
+            got = self.collection.get(limit=size, offset=offset, include=["embeddings", "metadatas"])
+            ids = list(got["ids"])
+            if not ids:
+                return
+            embeddings = got.get("embeddings")
+            vectors = np.asarray(embeddings if embeddings is not None else [], dtype=np.float32)
+            metas = [dict(m or {}) for m in (got.get("metadatas") or [{}] * len(ids))]
+            yield ids, vectors.reshape(len(ids), -1), metas
+            offset += len(ids)
 
     def existing(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import click
 
@@ -164,7 +165,9 @@ def poll(ctx: click.Context, as_json: bool) -> None:
     """Poll every registered feed once (conditional GET) and ingest what is new."""
     settings = settings_of(ctx)
     with open_archive(ctx) as archive, Fetcher(settings) as fetcher:
-        report = run_ingest(archive, poll_feeds(_registry(archive), fetcher, settings))
+        # Entries older than BRIEFBOT_RETENTION_DAYS are not taken in: they would be pruned again.
+        not_before = settings.retention_cutoff(datetime.now(UTC))
+        report = run_ingest(archive, poll_feeds(_registry(archive), fetcher, settings), not_before=not_before)
         if as_json:
             print_json(report.as_json(archive))
         else:

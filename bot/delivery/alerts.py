@@ -39,11 +39,13 @@ class PollResult:
     alerts: list[Outcome]
 
 
-def _poll_once(archive: Archive, settings: Settings) -> tuple[list[str], int]:
+def _poll_once(archive: Archive, settings: Settings, now: datetime | None = None) -> tuple[list[str], int]:
     # Feeds may have been added from a chat, and feeds link to pages: the bot's polls reach public addresses
     # only, unless the operator allows private ones (`briefbot poll` from the shell is not restricted).
+    # Entries older than the retention period are not taken in: they would be pruned again the next day.
+    not_before = settings.retention_cutoff(now or datetime.now(UTC))
     with Fetcher(settings, public_only=not settings.allow_private_urls) as fetcher:
-        report = ingest(archive, poll(FeedRegistry(archive.catalog.db), fetcher, settings))
+        report = ingest(archive, poll(FeedRegistry(archive.catalog.db), fetcher, settings), not_before=not_before)
     for error in report.failed:
         log.warning("feed poll: %s: %s", error.source, error.reason)
     return report.new_article_ids, len(report.failed)
@@ -62,7 +64,7 @@ async def poll_feeds(
     """Poll every registered feed once, ingest what is new (in a thread, one writer at a time), and push an
     alert for each new article that matches a chat's /alert topic."""
     async with lock:
-        new_ids, failed = await asyncio.to_thread(_poll_once, archive, settings)
+        new_ids, failed = await asyncio.to_thread(_poll_once, archive, settings, clock())
     outcomes = await send_alerts(bot, state, archive, new_ids, now=clock(), gate=gate or FloodGate())
     if new_ids or failed:
         log.info("feed poll: %d new articles, %d failures, %d alerts", len(new_ids), failed, len(outcomes))

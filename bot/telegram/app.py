@@ -12,6 +12,7 @@ import os
 # before telegram is imported.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -51,12 +52,16 @@ from bot.telegram.services import CONTEXT_TYPES, App, BotContext, Services
 from bot.telegram.webhook import webhook_options
 from index.archive import Archive
 from index.errors import BriefbotError, ConfigError
+from index.maintenance import PruneReport, prune
 
 log = logging.getLogger(__name__)
 
 #: The update types the bot asks Telegram for. Edited messages and channel posts are not among them: an
 #: edited question is not answered again (the answer to the first version stands), and channels are not chats.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+
+#: When the daily prune (``BRIEFBOT_RETENTION_DAYS``) first runs after a start: after the start's catch-up digests.
+PRUNE_FIRST = timedelta(minutes=5)
 
 #: Updates handled at once. Each chat still gets one question at a time (``Services.conversation``).
 CONCURRENT_UPDATES = 16
@@ -280,6 +285,8 @@ async def _post_init(app: App) -> None:
     if app.job_queue is not None and s.settings.poll_minutes > 0:
         every = timedelta(minutes=s.settings.poll_minutes)
         app.job_queue.run_repeating(_poll_job, interval=every, first=min(every, timedelta(minutes=1)), name="poll")
+    if app.job_queue is not None and s.settings.retention_days:
+        app.job_queue.run_repeating(_prune_job, interval=timedelta(days=1), first=PRUNE_FIRST, name="prune")
 
 
 async def _poll_job(context: BotContext) -> None:
@@ -294,6 +301,35 @@ async def _poll_job(context: BotContext) -> None:
         clock=s.clock,
         gate=s.gate,
     )
+
+
+async def _prune_job(context: BotContext) -> None:
+    await apply_retention(context.services)
+
+
+async def apply_retention(s: Services) -> PruneReport | None:
+    """Prune the archive to ``BRIEFBOT_RETENTION_DAYS`` (the daily job): in a thread, so questions keep being
+    answered, and after any ingest in hand. None when retention is off or the prune failed (logged; the next day
+    tries again, and what a failed batch left is recovered on the next start)."""
+    cutoff = s.settings.retention_cutoff(s.clock())
+    if cutoff is None:
+        return None
+    try:
+        async with s.ingest_lock:
+            report = await asyncio.to_thread(prune, s.archive, cutoff)
+    except BriefbotError as exc:
+        log.warning("the daily prune failed: %s", exc)
+        return None
+    if report.articles:
+        log.info(
+            "pruned %d articles dated before %s (%d passages, %d vectors, %d cache entries)",
+            report.articles,
+            cutoff.date(),
+            report.passages,
+            report.vectors,
+            report.cache_entries,
+        )
+    return report
 
 
 async def close_services(app: App) -> None:
