@@ -218,3 +218,18 @@ def test_a_home_that_is_a_file_is_one_line_not_a_traceback(tmp_path: Path) -> No
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("briefbot: ") and str(home) in proc.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_error_line(briefbot_home: Path) -> None:
+    """`briefbot stats | head -1`: the pipe closes before briefbot writes; that is no error worth a line."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from bot.cli import main; main()", "stats"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # the reader is gone before the first line
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141 and stderr == ""

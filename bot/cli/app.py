@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except BriefbotError as exc:
             fail(str(exc), exc.exit_code)
+        except BrokenPipeError:  # `briefbot stats | head -3`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+            sys.exit(141)
         except OSError as exc:  # a home that is a file, a full disk, a read-only folder: one line, not a traceback
             where = f"{exc.filename}: " if exc.filename else ""
             fail(f"{where}{exc.strerror or exc}")
