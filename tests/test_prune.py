@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from bot.answering import AnswerEngine, QuestionContext
 from bot.cli import cli
+from bot.delivery.alerts import _poll_once
 from bot.settings import Settings
 from bot.state import Turn
 from bot.telegram.app import apply_retention
@@ -29,6 +30,7 @@ from tests import bot_harness as harness
 from tests.bot_harness import HARBOR_Q, HARBOR_TITLE, ask, copy_corpus, running_bot, services_of
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.web import WebServer
+from tests.test_feeds import fixture_text
 
 server = harness.server  # the fake Bot API server fixture
 
@@ -274,9 +276,6 @@ async def test_without_a_retention_setting_the_bot_keeps_everything(
 def test_feed_entries_older_than_the_retention_period_are_not_taken_in_again(
     web_server: WebServer, briefbot_home: Path
 ) -> None:
-    from bot.delivery.alerts import _poll_once
-    from tests.test_feeds import fixture_text
-
     feed = web_server.add("/rss.xml", fixture_text("rss.xml", web_server), content_type="application/rss+xml")
     ferry = "Ferry operator adds night crossings for the summer"
     july = datetime(2024, 7, 1, tzinfo=UTC)  # the feed's dated entries are from 14 May 2024
