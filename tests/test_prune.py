@@ -170,6 +170,16 @@ def test_a_prune_killed_mid_way_leaves_the_stores_in_step_and_a_second_run_finis
         reopened.close()
 
 
+def test_a_prune_first_removes_what_an_interrupted_write_left_in_an_archive_kept_open(archive: Archive) -> None:
+    _fill(archive)
+    leftover = "left-by-a-killed-prune"
+    archive.catalog.journal_add([leftover])  # journalled in SQLite, still in Chroma: as a kill after step (1) leaves
+    archive.store.upsert([leftover], archive.embedder.embed(["anything"]), [{"article_id": "gone", "idx": 0}])
+    prune(archive, NOW - timedelta(days=365))
+    assert archive.store.existing([leftover]) == set()
+    assert _consistent(archive)[0] == 2
+
+
 def test_a_follow_up_to_a_pruned_article_gets_a_clear_reply(archive: Archive) -> None:
     old, _ = _fill(archive)
     engine = AnswerEngine(archive, Settings())
