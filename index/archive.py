@@ -4,7 +4,10 @@ An article is in both stores or in neither. Writes go in this order: (1) the new
 SQLite, (2) vectors are upserted into Chroma, (3) one SQLite transaction writes the articles and passages, clears
 the journal and journals the replaced passages, (4) the replaced passages are deleted from Chroma and the journal
 cleared. A crash anywhere leaves only journalled ids in Chroma that no committed article owns; opening the archive
-deletes them (``recover``).
+deletes them (``recover``). Deletions (``index.maintenance.prune``) go the other way round under the same rule.
+
+Two locks order the writers: ``writing`` (one writer per home, held for a whole ingest or prune) and, inside it,
+``committing`` (held for one batch's four steps), which is all a backup (``index.backup``) takes.
 """
 
 from __future__ import annotations

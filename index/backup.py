@@ -136,7 +136,7 @@ def backup(archive: Archive, dest: Path) -> BackupReport:
                 exported = _export(archive.store, dest / EXPORT)
                 kind = EXPORT
                 if exported != vectors:
-                    raise StorageError(f"{archive.settings.chroma_url}: exported {exported} of {vectors} vectors")
+                    raise StorageError(f"the Chroma server gave {exported} of its {vectors} vectors; back up again")
             else:
                 _copy_chroma(archive.settings.chroma_path, dest / CHROMA_DIR)
                 kind = CHROMA_DIR
@@ -245,9 +245,9 @@ def restore(settings: IndexSettings, src: Path) -> dict[str, Any]:
             target = VectorStore(stage, manifest["embedding_model"], check_model=False)
             if target.count():
                 target.close()
-                raise RefusedError(
-                    f"the collection {target.name!r} on {server} already holds vectors; restore into an empty "
-                    "collection (set BRIEFBOT_COLLECTION) or delete it first"
+                raise RefusedError(  # the server's URL is not repeated: it may carry credentials
+                    f"the collection {target.name!r} on the Chroma server already holds vectors; restore into an "
+                    "empty collection (set BRIEFBOT_COLLECTION) or delete it first"
                 )
             for ids, vectors, metas in _imported(src, manifest):
                 target.upsert(ids, vectors, metas)

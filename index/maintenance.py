@@ -114,6 +114,7 @@ def prune(
         report.urls = sum(len(archive.catalog.urls(aid)) for aid in ids)
         return report
     with archive.writing():
+        archive.recover()  # what an interrupted write left (a prune killed while the bot kept its archive open)
         ids = archive.catalog.older_than(cutoff)
         models = archive.catalog.cache_models()
         before = archive.store.count()

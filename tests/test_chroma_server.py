@@ -154,6 +154,7 @@ def test_backup_exports_a_server_collection_and_restore_imports_it_into_a_server
             assert {"articles": articles, "passages": passages, "vectors": archive.store.count()} == counts
             answer = AnswerEngine(archive, settings).answer_sync(question)
             assert not answer.abstained and "quays are safe" in answer.text
+        _collect_leaked_sockets()  # each client's leftover socket, now rather than in a later test
 
     source = Settings(home=tmp_path / "source", chroma_url=chroma_url, collection="backup-source")
     with Archive(source) as archive:
@@ -169,6 +170,7 @@ def test_backup_exports_a_server_collection_and_restore_imports_it_into_a_server
     again = Settings(home=tmp_path / "r2", chroma_url=chroma_url, collection="backup-restored")
     with pytest.raises(RefusedError, match="already holds vectors"):
         restore(again, tmp_path / "b1")  # the collection is not empty
+    _collect_leaked_sockets()
     assert not (tmp_path / "r2").exists()
 
     local = Settings(home=tmp_path / "r3")  # the server's export into a local home

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from bot.answering import AnswerEngine, QuestionContext
 from bot.cli import cli
+from bot.delivery.alerts import _poll_once
 from bot.settings import Settings
 from bot.state import Turn
 from bot.telegram.app import apply_retention
@@ -29,6 +30,7 @@ from tests import bot_harness as harness
 from tests.bot_harness import HARBOR_Q, HARBOR_TITLE, ask, copy_corpus, running_bot, services_of
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.web import WebServer
+from tests.test_feeds import fixture_text
 
 server = harness.server  # the fake Bot API server fixture
 
@@ -168,6 +170,16 @@ def test_a_prune_killed_mid_way_leaves_the_stores_in_step_and_a_second_run_finis
         reopened.close()
 
 
+def test_a_prune_first_removes_what_an_interrupted_write_left_in_an_archive_kept_open(archive: Archive) -> None:
+    _fill(archive)
+    leftover = "left-by-a-killed-prune"
+    archive.catalog.journal_add([leftover])  # journalled in SQLite, still in Chroma: as a kill after step (1) leaves
+    archive.store.upsert([leftover], archive.embedder.embed(["anything"]), [{"article_id": "gone", "idx": 0}])
+    prune(archive, NOW - timedelta(days=365))
+    assert archive.store.existing([leftover]) == set()
+    assert _consistent(archive)[0] == 2
+
+
 def test_a_follow_up_to_a_pruned_article_gets_a_clear_reply(archive: Archive) -> None:
     old, _ = _fill(archive)
     engine = AnswerEngine(archive, Settings())
@@ -274,9 +286,6 @@ async def test_without_a_retention_setting_the_bot_keeps_everything(
 def test_feed_entries_older_than_the_retention_period_are_not_taken_in_again(
     web_server: WebServer, briefbot_home: Path
 ) -> None:
-    from bot.delivery.alerts import _poll_once
-    from tests.test_feeds import fixture_text
-
     feed = web_server.add("/rss.xml", fixture_text("rss.xml", web_server), content_type="application/rss+xml")
     ferry = "Ferry operator adds night crossings for the summer"
     july = datetime(2024, 7, 1, tzinfo=UTC)  # the feed's dated entries are from 14 May 2024
