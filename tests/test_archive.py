@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.settings import Settings
@@ -271,3 +272,64 @@ def test_the_fast_filtered_searches_match_the_stores_own_filters(
         assert match is not None
         in_sql = searcher._keyword_filtered(match, 4, f)
         assert in_sql and searcher.keyword("harbour storm repairs", 4, f) == in_sql, f
+
+
+def _kept_matches_chroma(archive: Archive) -> None:
+    ids = [r[0] for r in archive.catalog.db.execute("SELECT id FROM passages")]
+    kept = archive.catalog.vectors(ids, archive.model_id)
+    stored = archive.store.vectors(ids)
+    assert set(kept) == set(stored) == set(ids)
+    for pid in ids:
+        assert np.allclose(kept[pid], stored[pid], atol=1e-6), pid  # Chroma may renormalise by an ulp
+    assert archive.catalog.db.execute("SELECT count(*) FROM passage_vectors").fetchone()[0] == len(ids)
+
+
+def test_the_catalog_keeps_each_passage_vector_as_chroma_holds_it(archive: Archive) -> None:
+    """The vectors kept beside the passages (for exact filtered search) are Chroma's, through updates, deletes
+    and a reindex; another model's are never read."""
+    ingest(archive, [_rec(i) for i in range(4)])
+    _kept_matches_chroma(archive)
+    ingest(archive, [_rec(1, text="Story one was rewritten. The harbor stays shut until Friday, officials said.")])
+    _kept_matches_chroma(archive)  # the replaced passages took their vectors along
+    reindex(archive)
+    _kept_matches_chroma(archive)
+    assert archive.catalog.vectors_model() == archive.model_id
+    some = [r[0] for r in archive.catalog.db.execute("SELECT id FROM passages LIMIT 2")]
+    assert archive.catalog.vectors(some, "another-model") == {}
+
+
+@pytest.mark.parametrize("kept", ["all", "half", "none"])
+def test_exact_filtered_search_ranks_as_chromas_own_filter_with_or_without_kept_vectors(
+    archive: Archive, kept: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window's or an outlet's passages scored exactly from the catalog's vectors (and, for passages stored
+    before the catalog kept them, from Chroma's) rank as Chroma's filtered search does; past CHROMA_FETCH_MAX
+    unkept vectors the search is Chroma's own."""
+    from index import search
+    from index.search import Searcher, SearchFilters
+
+    ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
+    with archive.catalog.transaction() as db:
+        if kept == "none":
+            db.execute("DELETE FROM passage_vectors")
+        elif kept == "half":
+            db.execute("DELETE FROM passage_vectors WHERE rowid % 2 = 0")
+    searcher = Searcher(archive)
+    vector = searcher.embed_query("harbour storm repairs")
+    filters = [
+        SearchFilters(since=datetime(2026, 11, 22, tzinfo=UTC), until=datetime(2026, 11, 23, tzinfo=UTC)),
+        SearchFilters(sources=("Valley Courier",)),
+        SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC), sources=("Harbor Times",), undated=True),
+    ]
+    for fetch_max in (5000, 0):
+        monkeypatch.setattr(search, "CHROMA_FETCH_MAX", fetch_max)
+        for f in filters:
+            chroma = [h.passage_id for h in archive.store.query(vector, 5, f.chroma_where())]
+            exact = searcher.exact(vector, 5, f)
+            if kept == "none" and fetch_max == 0:
+                assert exact is None, f  # too many without a kept vector: left to Chroma
+            elif kept == "all" or fetch_max:
+                assert exact is not None and [pid for pid, _ in exact] == chroma, f
+            else:
+                assert exact is None or [pid for pid, _ in exact] == chroma, f
+            assert [pid for pid, _ in searcher.dense(vector, 5, f)] == chroma, f
