@@ -333,3 +333,32 @@ def test_exact_filtered_search_ranks_as_chromas_own_filter_with_or_without_kept_
             else:
                 assert exact is None or [pid for pid, _ in exact] == chroma, f
             assert [pid for pid, _ in searcher.dense(vector, 5, f)] == chroma, f
+
+
+def test_the_narrow_keyword_search_scores_only_admitted_passages_and_ranks_as_the_joined_query(
+    archive: Archive,
+) -> None:
+    """Listing a window's or an outlet's passages first and scoring only those matches gives the same passages and
+    BM25 scores, in the same order, as joining every match to its article and filtering there."""
+    from index.search import Searcher, SearchFilters, _sql_filter, fts_query
+
+    ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
+    searcher = Searcher(archive)
+    match = fts_query("harbour storm repairs marina boats")
+    assert match is not None
+    for f in [
+        SearchFilters(since=datetime(2026, 11, 22, tzinfo=UTC), until=datetime(2026, 11, 24, tzinfo=UTC)),
+        SearchFilters(sources=("Valley Courier",)),
+        SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC), sources=("Harbor Times",), undated=True),
+        SearchFilters(since=datetime(2027, 1, 1, tzinfo=UTC)),
+    ]:
+        clauses, args = _sql_filter(f)
+        joined = archive.catalog.db.execute(
+            "SELECT p.id, bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts "
+            "JOIN passages p ON p.rowid = passages_fts.rowid JOIN articles a ON a.id = p.article_id "
+            f"WHERE {' AND '.join(['passages_fts MATCH ?', *clauses])} ORDER BY s, p.rowid LIMIT 6",
+            [match, *args],
+        ).fetchall()
+        got = searcher._keyword_filtered(match, 6, f)
+        assert [(pid, round(s, 9)) for pid, s in got] == [(pid, round(-s, 9)) for pid, s in joined], f
+        assert bool(got) == (f.since is None or f.since.year < 2027), f
