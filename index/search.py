@@ -188,14 +188,7 @@ class Searcher:
         """The best ``n`` of every passage ``filters`` admits, by exact cosine; None when it admits more than
         ``EXACT_SEARCH_MAX`` (or more than ``CHROMA_FETCH_MAX`` without a vector in the catalog)."""
         catalog = self.archive.catalog
-        kept = catalog.vectors_model() == self.archive.model_id
-        clauses, args = _sql_filter(filters)
-        sql = (
-            f"SELECT p.id, {'v.vector' if kept else 'NULL'} FROM articles a JOIN passages p ON p.article_id = a.id"
-            + (" LEFT JOIN passage_vectors v ON v.rowid = p.rowid" if kept else "")
-            + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
-            + " LIMIT ?"
-        )
+        sql, args = admitted_vectors_sql(filters, kept=catalog.vectors_model() == self.archive.model_id)
         rows = catalog.db.execute(sql, [*args, EXACT_SEARCH_MAX + 1]).fetchall()
         if len(rows) > EXACT_SEARCH_MAX:
             return None
@@ -420,6 +413,19 @@ def _sql_filter(filters: SearchFilters) -> tuple[list[str], list[Any]]:
         clauses.append(f"a.source IN ({','.join('?' * len(filters.sources))})")
         args.extend(filters.sources)
     return clauses, args
+
+
+def admitted_vectors_sql(filters: SearchFilters, *, kept: bool) -> tuple[str, list[Any]]:
+    """SQL for (passage id, kept vector or NULL) of up to ``?`` passages ``filters`` admits, with its arguments
+    (the limit last). The ids come from the indexes alone, never from the passages' rows."""
+    clauses, args = _sql_filter(filters)
+    sql = (
+        f"SELECT p.id, {'v.vector' if kept else 'NULL'} FROM articles a JOIN passages p ON p.article_id = a.id"
+        + (" LEFT JOIN passage_vectors v ON v.rowid = p.rowid" if kept else "")
+        + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        + " LIMIT ?"
+    )
+    return sql, args
 
 
 def with_window(

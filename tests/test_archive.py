@@ -362,3 +362,17 @@ def test_the_narrow_keyword_search_scores_only_admitted_passages_and_ranks_as_th
         got = searcher._keyword_filtered(match, 6, f)
         assert [(pid, round(s, 9)) for pid, s in got] == [(pid, round(-s, 9)) for pid, s in joined], f
         assert bool(got) == (f.since is None or f.since.year < 2027), f
+
+
+def test_a_windows_or_an_outlets_passages_are_listed_from_the_indexes_alone(archive: Archive) -> None:
+    """The exact search lists the admitted passages through the date or outlet index and the covering index of
+    passage ids, never reading a passage's row (its text): what keeps it fast on a year of news."""
+    from index.search import SearchFilters, admitted_vectors_sql
+
+    ingest(archive, [_rec(i) for i in range(3)])
+    for f in (SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC)), SearchFilters(sources=("Harbor Times",))):
+        sql, args = admitted_vectors_sql(f, kept=True)
+        plan = " | ".join(r[-1] for r in archive.catalog.db.execute(f"EXPLAIN QUERY PLAN {sql}", [*args, 10]))
+        assert "COVERING INDEX passages_article_id" in plan, plan
+        assert ("articles_published" if f.since else "articles_source") in plan, plan
+        assert "SCAN" not in plan, plan
