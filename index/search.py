@@ -162,6 +162,18 @@ class Searcher:
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
+        self._few: dict[SearchFilters, bool] = {}  # admits_few's answers, for one search
+
+    def admits_few(self, filters: SearchFilters) -> bool:
+        """Whether ``filters`` admits at most ``EXACT_SEARCH_MAX`` passages, counted from the indexes alone (a
+        start date of this year admits most of the archive: it is searched as a wide filter, not passage by
+        passage)."""
+        few = self._few.get(filters)
+        if few is None:
+            sql, args = admitted_vectors_sql(filters, kept=False)
+            row = self.archive.catalog.db.execute(f"SELECT count(*) FROM ({sql})", [*args, EXACT_SEARCH_MAX + 1])
+            few = self._few[filters] = int(row.fetchone()[0]) <= EXACT_SEARCH_MAX
+        return few
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.archive.embedder.inner.embed([query])[0]
@@ -176,7 +188,7 @@ class Searcher:
         if where is None:
             hits = self.archive.store.query(vector, n)
         else:
-            if filters.narrow:
+            if filters.narrow and self.admits_few(filters):
                 scored = self.exact(vector, n, filters)
                 if scored is not None:
                     return scored
@@ -214,7 +226,7 @@ class Searcher:
         # ids and filters are then looked up for the winners only. Like the dense side, a filter takes a wide
         # result and filters it here; only when too few pass does the filtered query run in SQL.
         filtered = bool(filters.since or filters.until or filters.sources)
-        if filters.narrow:
+        if filters.narrow and self.admits_few(filters):
             return self._keyword_filtered(match, n, filters)
         db = self.archive.catalog.db
         ranked = db.execute(
@@ -250,7 +262,7 @@ class Searcher:
     def _keyword_filtered(self, match: str, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
         """The keyword search with its filters in SQL: for narrow filters that a wide result does not fill."""
         clauses, args = _sql_filter(filters)
-        if filters.narrow:
+        if filters.narrow and self.admits_few(filters):
             # The passages the filter admits are listed first (by the date and outlet indexes), and only those
             # of the matches are scored: joining every match to its article to test it cost 5-10x more on 100k
             # passages (BENCHMARKS.md, "Scale"). The unary + keeps the list a test on each match: offered to
@@ -298,6 +310,7 @@ class Searcher:
             The hits, best first, with timings.
         """
         filters = filters or SearchFilters()
+        self._few = {}
         started = time.perf_counter()
         timings: dict[str, float] = {}
         dense_ranked: list[tuple[str, float]] = []

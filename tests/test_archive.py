@@ -335,12 +335,17 @@ def test_exact_filtered_search_ranks_as_chromas_own_filter_with_or_without_kept_
             assert [pid for pid, _ in searcher.dense(vector, 5, f)] == chroma, f
 
 
+@pytest.mark.parametrize("exact_max", [5000, 3])
 def test_the_narrow_keyword_search_scores_only_admitted_passages_and_ranks_as_the_joined_query(
-    archive: Archive,
+    archive: Archive, exact_max: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Listing a window's or an outlet's passages first and scoring only those matches gives the same passages and
-    BM25 scores, in the same order, as joining every match to its article and filtering there."""
+    BM25 scores, in the same order, as joining every match to its article and filtering there; so does a "narrow"
+    filter that admits more than EXACT_SEARCH_MAX passages (searched as a wide one)."""
+    from index import search
     from index.search import Searcher, SearchFilters, _sql_filter, fts_query
+
+    monkeypatch.setattr(search, "EXACT_SEARCH_MAX", exact_max)
 
     ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
     searcher = Searcher(archive)
@@ -361,6 +366,7 @@ def test_the_narrow_keyword_search_scores_only_admitted_passages_and_ranks_as_th
         ).fetchall()
         got = searcher._keyword_filtered(match, 6, f)
         assert [(pid, round(s, 9)) for pid, s in got] == [(pid, round(-s, 9)) for pid, s in joined], f
+        assert searcher.keyword("harbour storm repairs marina boats", 6, f) == got, f
         assert bool(got) == (f.since is None or f.since.year < 2027), f
 
 
