@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export NO_PROXY := 127.0.0.1,localhost,::1
 export no_proxy := 127.0.0.1,localhost,::1
 
-.PHONY: run test bench eval eval-newsqa lint install lock clean
+.PHONY: run test bench bench-scale eval eval-newsqa lint install lock clean
 
 UV_VERSION := 0.13.9
 
@@ -34,6 +34,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check bot index tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache pyproject.toml
+
+# A year of news at N passages (`make bench-scale N=1000000`): builds the archive without embedding it (minutes to
+# an hour), then times questions and an ingest. SCALE_HOME keeps the build for the next run; CHROMA_URL puts the
+# vectors on a Chroma server. Not part of `make test`.
+N ?= 100000
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale_bench.py --passages $(N) --json \
+		$(if $(SCALE_HOME),--home $(SCALE_HOME) --reuse) $(if $(CHROMA_URL),--chroma-url $(CHROMA_URL))
 
 SHARED := ../shared/data
 RTQA := $(SHARED)/rtqa-2024

@@ -16,13 +16,15 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import IO
+
+import numpy as np
 
 from index.catalog import Catalog
 from index.db import storage_error
@@ -250,6 +252,15 @@ class Archive:
                     with self.catalog.transaction() as db:
                         self.catalog.journal_clear(db, ids)
             return len(ids)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of passages ``ids`` (those that exist): the ones kept in the catalog, Chroma's for
+        the rest (passages stored before the catalog kept them). Reading thousands from Chroma is slow."""
+        found = self.catalog.vectors(ids, self.model_id)
+        missing = [pid for pid in ids if pid not in found]
+        if missing:
+            found.update(self.store.vectors(missing))
+        return found
 
     def stats(self) -> Stats:
         articles, passages = self.catalog.counts()

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from index.article import content_hash
 from index.db import connect, connect_readonly, from_iso, migrate, schema_version, to_iso, transaction
 from index.errors import StorageError
@@ -100,8 +102,27 @@ M001_ARTICLES = """
 M003_TEXT_HASH = "UPDATE articles SET content_hash = briefbot_text_hash(text);"
 
 
+# Each passage's vector beside it (float32 bytes, the ones given to Chroma), written in the passages' transaction
+# and deleted with them: a window's or an outlet's passages are scored exactly from here, where reading them back
+# from Chroma costs 0.1-0.4 ms a vector (BENCHMARKS.md, "Scale"). ``meta.vectors_model`` names the model; the
+# passages of an archive made before this have none (searched through Chroma, as before) until a reindex.
+# The outlet index serves the filtered queries (by outlet, then date) without a scan of every article.
+M004_PASSAGE_VECTORS = """
+        CREATE TABLE passage_vectors (rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL);
+        CREATE TRIGGER passages_vectors_ad AFTER DELETE ON passages BEGIN
+            DELETE FROM passage_vectors WHERE rowid = old.rowid;
+        END;
+        CREATE INDEX articles_source ON articles(source, published_ts);
+"""
+
+
+# The ids of an article's passages from the index alone: a window's or an outlet's passages are listed without
+# reading each passage's row (and its text): 10x faster on 100k passages (BENCHMARKS.md, "Scale").
+M005_PASSAGE_IDS = "CREATE INDEX passages_article_id ON passages(article_id, id);"
+
+
 def _migrations() -> list[str]:
-    return [M001_ARTICLES, FEEDS_SCHEMA, M003_TEXT_HASH]
+    return [M001_ARTICLES, FEEDS_SCHEMA, M003_TEXT_HASH, M004_PASSAGE_VECTORS, M005_PASSAGE_IDS]
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -225,8 +246,11 @@ class Catalog:
         origin: str,
         passages: Sequence[StoredPassage],
         now: datetime,
+        vectors: np.ndarray | None = None,
+        model: str | None = None,
     ) -> None:
-        """Insert or replace an article and all its passages."""
+        """Insert or replace an article and all its passages (with their vectors, one row each, made by
+        ``model``: see ``put_vectors``)."""
         db.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
         db.execute(
             "INSERT INTO articles (id, url, title, source, author, published, published_ts, text, content_hash, "
@@ -254,7 +278,49 @@ class Catalog:
             "INSERT INTO passages (id, article_id, idx, start, end, text, title, tokens) VALUES (?,?,?,?,?,?,?,?)",
             [(p.id, article_id, p.idx, p.start, p.end, p.text, title, p.tokens) for p in passages],
         )
+        if vectors is not None and model is not None:
+            self.put_vectors(db, [p.id for p in passages], vectors, model)
         self.add_urls(db, article_id, [url])
+
+    def put_vectors(self, db: sqlite3.Connection, ids: Sequence[str], vectors: np.ndarray, model: str) -> None:
+        """Keep the vectors of stored passages ``ids`` beside them. Vectors of another model than the kept ones
+        are not kept (``reset_vectors`` starts over for a new model)."""
+        kept = self.vectors_model(db)
+        if kept is None:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('vectors_model', ?)", (model,))
+        elif kept != model:
+            return
+        rows = np.ascontiguousarray(vectors, dtype=np.float32)
+        db.executemany(
+            "INSERT OR REPLACE INTO passage_vectors (rowid, vector) SELECT rowid, ? FROM passages WHERE id = ?",
+            [(rows[i].tobytes(), pid) for i, pid in enumerate(ids)],
+        )
+
+    def reset_vectors(self, db: sqlite3.Connection, model: str) -> None:
+        """Forget every kept vector: from now on those of ``model`` are kept (a reindex into another model)."""
+        db.execute("DELETE FROM passage_vectors")
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('vectors_model', ?)", (model,))
+
+    def vectors_model(self, db: sqlite3.Connection | None = None) -> str | None:
+        """The model of the kept passage vectors (None before any is kept)."""
+        row = (db or self.db).execute("SELECT value FROM meta WHERE key = 'vectors_model'").fetchone()
+        return str(row[0]) if row else None
+
+    def vectors(self, ids: Iterable[str], model: str) -> dict[str, np.ndarray]:
+        """The kept vectors of passages ``ids`` (those that have one, when they are of ``model``)."""
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, np.ndarray] = {}
+        if not ids or self.vectors_model() != model:
+            return out
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self.db.execute(
+                "SELECT p.id, v.vector FROM passages p JOIN passage_vectors v ON v.rowid = p.rowid "
+                f"WHERE p.id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            out.update((pid, np.frombuffer(blob, dtype=np.float32)) for pid, blob in rows)
+        return out
 
     def add_urls(self, db: sqlite3.Connection, article_id: str, urls: Iterable[str]) -> None:
         db.executemany(

@@ -252,7 +252,10 @@ def _write_locked(
         archive.store.upsert(ids, vectors, metas)  # (2)
     stale = sorted(replaced - set(ids))
     with archive.catalog.transaction() as db:  # (3)
+        first = 0
         for p in batch:
+            rows = vectors[first : first + len(p.passages)] if p.passages else None
+            first += len(p.passages)
             archive.catalog.put_article(
                 db,
                 article_id=p.article_id,
@@ -266,6 +269,8 @@ def _write_locked(
                 origin=p.record.origin,
                 passages=p.passages,
                 now=now,
+                vectors=rows,
+                model=archive.model_id,
             )
             archive.catalog.add_urls(db, p.article_id, p.record.alt_urls)
         for aid, url in extra_urls:
@@ -305,6 +310,8 @@ def _reindex_locked(archive: Archive, progress: Callable[[int, int], None] | Non
     with contextlib.suppress(Exception):  # chromadb raises NotFoundError or ValueError, by version
         archive.store.client.delete_collection(tmp_name)
     target = VectorStore(settings, archive.model_id, name=tmp_name)
+    with archive.catalog.transaction() as db:
+        archive.catalog.reset_vectors(db, archive.model_id)  # the kept vectors follow, batch by batch
     _, total = archive.catalog.counts()
     done = 0
     for rows in archive.catalog.iter_passages(batch=512):
@@ -319,6 +326,8 @@ def _reindex_locked(archive: Archive, progress: Callable[[int, int], None] | Non
             for r in rows
         ]
         target.upsert([r["id"] for r in rows], vectors, metas)
+        with archive.catalog.transaction() as db:
+            archive.catalog.put_vectors(db, [r["id"] for r in rows], vectors, archive.model_id)
         done += len(rows)
         if progress:
             progress(done, total)

@@ -22,7 +22,12 @@ from index.terms import query_terms
 
 Mode = Literal["hybrid", "dense", "keyword"]
 
-EXACT_SEARCH_MAX = 5000  # a filter admitting at most this many passages is searched exactly, vector by vector
+#: A filter admitting at most this many passages is searched exactly: every one scored from the vectors the
+#: catalog keeps (about 3 ms per 1,000 on 2 cores) ...
+EXACT_SEARCH_MAX = 50_000
+#: ... of which at most this many read back from Chroma (passages stored before the catalog kept vectors), which
+#: costs 0.1-0.4 ms a vector.
+CHROMA_FETCH_MAX = 5000
 RRF_K = 60  # the constant of Cormack et al.'s reciprocal rank fusion
 #: How the two sides' candidates become one list ("rrf" or "convex") and the dense side's share of the weight.
 #: Chosen by 5-fold cross-validation over rtqa-2024 dev and newsqa-dev together (bench/fusion_ablation.py,
@@ -157,36 +162,61 @@ class Searcher:
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
+        self._few: dict[SearchFilters, bool] = {}  # admits_few's answers, for one search
+
+    def admits_few(self, filters: SearchFilters) -> bool:
+        """Whether ``filters`` admits at most ``EXACT_SEARCH_MAX`` passages, counted from the indexes alone (a
+        start date of this year admits most of the archive: it is searched as a wide filter, not passage by
+        passage)."""
+        few = self._few.get(filters)
+        if few is None:
+            sql, args = admitted_vectors_sql(filters, kept=False)
+            row = self.archive.catalog.db.execute(f"SELECT count(*) FROM ({sql})", [*args, EXACT_SEARCH_MAX + 1])
+            few = self._few[filters] = int(row.fetchone()[0]) <= EXACT_SEARCH_MAX
+        return few
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.archive.embedder.inner.embed([query])[0]
 
     def dense(self, vector: np.ndarray, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
-        # Chroma's filtered search costs 100-300 ms on 80k passages against 5 ms for a plain one (BENCHMARKS.md).
-        # A narrow filter (a window, outlets) admits few passages: their stored vectors are scored exactly here.
-        # A wide one (an "as of" end) admits most: a plain result twice as long is filtered here. Chroma's own
-        # filtered search is left for the cases between.
+        # Chroma's filtered search costs 100-300 ms on 80k passages against 5 ms for a plain one, and grows with
+        # the passages the filter admits (BENCHMARKS.md). A narrow filter (a window, outlets) admits a small part:
+        # those passages are scored exactly here, from the vectors the catalog keeps. A wide one (an "as of" end)
+        # admits most: a plain result twice as long is filtered here. Chroma's own filtered search is left for
+        # the cases between.
         where = filters.chroma_where()
         if where is None:
             hits = self.archive.store.query(vector, n)
         else:
-            if filters.narrow:
-                ids = self.passage_ids(filters, EXACT_SEARCH_MAX + 1)
-                if len(ids) <= EXACT_SEARCH_MAX:
-                    scored = [(pid, float(vec @ vector)) for pid, vec in self.archive.store.vectors(ids).items()]
-                    scored.sort(key=lambda x: -x[1])
-                    return scored[:n]
+            if filters.narrow and self.admits_few(filters):
+                scored = self.exact(vector, n, filters)
+                if scored is not None:
+                    return scored
             wide = [h for h in self.archive.store.query(vector, n * 2) if filters.admits(h.published_ts, h.source)]
             hits = wide[:n] if len(wide) >= n else self.archive.store.query(vector, n, where)
         return [(h.passage_id, 1.0 - h.distance) for h in hits]
 
-    def passage_ids(self, filters: SearchFilters, limit: int) -> list[str]:
-        """Ids of up to ``limit`` passages that ``filters`` admits."""
-        clauses, args = _sql_filter(filters)
-        sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id"
-        if clauses:
-            sql += f" WHERE {' AND '.join(clauses)}"
-        return [r[0] for r in self.archive.catalog.db.execute(f"{sql} LIMIT ?", [*args, limit])]
+    def exact(self, vector: np.ndarray, n: int, filters: SearchFilters) -> list[tuple[str, float]] | None:
+        """The best ``n`` of every passage ``filters`` admits, by exact cosine; None when it admits more than
+        ``EXACT_SEARCH_MAX`` (or more than ``CHROMA_FETCH_MAX`` without a vector in the catalog)."""
+        catalog = self.archive.catalog
+        sql, args = admitted_vectors_sql(filters, kept=catalog.vectors_model() == self.archive.model_id)
+        rows = catalog.db.execute(sql, [*args, EXACT_SEARCH_MAX + 1]).fetchall()
+        if len(rows) > EXACT_SEARCH_MAX:
+            return None
+        missing = [pid for pid, blob in rows if blob is None]
+        if len(missing) > CHROMA_FETCH_MAX:
+            return None
+        ids = [pid for pid, blob in rows if blob is not None]
+        scored: list[tuple[str, float]] = []
+        if ids:
+            matrix = np.frombuffer(b"".join(blob for _, blob in rows if blob is not None), dtype=np.float32)
+            scores = matrix.reshape(len(ids), -1) @ vector.astype(np.float32)
+            scored = list(zip(ids, scores.tolist(), strict=True))
+        if missing:
+            scored += [(pid, float(vec @ vector)) for pid, vec in self.archive.store.vectors(missing).items()]
+        scored.sort(key=lambda x: -x[1])
+        return scored[:n]
 
     def keyword(self, query: str, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
         match = fts_query(query)
@@ -196,7 +226,7 @@ class Searcher:
         # ids and filters are then looked up for the winners only. Like the dense side, a filter takes a wide
         # result and filters it here; only when too few pass does the filtered query run in SQL.
         filtered = bool(filters.since or filters.until or filters.sources)
-        if filters.narrow:
+        if filters.narrow and self.admits_few(filters):
             return self._keyword_filtered(match, n, filters)
         db = self.archive.catalog.db
         ranked = db.execute(
@@ -232,11 +262,23 @@ class Searcher:
     def _keyword_filtered(self, match: str, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
         """The keyword search with its filters in SQL: for narrow filters that a wide result does not fill."""
         clauses, args = _sql_filter(filters)
-        sql = (
-            "SELECT p.id, bm25(passages_fts, 0.5, 1.0) AS s "
-            "FROM passages_fts JOIN passages p ON p.rowid = passages_fts.rowid JOIN articles a ON a.id = p.article_id "
-            f"WHERE {' AND '.join(['passages_fts MATCH ?', *clauses])} ORDER BY s LIMIT ?"
-        )
+        if filters.narrow and self.admits_few(filters):
+            # The passages the filter admits are listed first (by the date and outlet indexes), and only those
+            # of the matches are scored: joining every match to its article to test it cost 5-10x more on 100k
+            # passages (BENCHMARKS.md, "Scale"). The unary + keeps the list a test on each match: offered to
+            # FTS5 as a rowid constraint, it would become one lookup of the whole query per listed passage.
+            sql = (
+                "SELECT p.id, f.s FROM (SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts "
+                "WHERE passages_fts MATCH ? AND +rowid IN (SELECT p.rowid FROM articles a JOIN passages p "
+                f"ON p.article_id = a.id WHERE {' AND '.join(clauses)}) ORDER BY s, rowid LIMIT ?) f "
+                "JOIN passages p ON p.rowid = f.rowid ORDER BY f.s, f.rowid"
+            )
+        else:
+            sql = (
+                "SELECT p.id, bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts "
+                "JOIN passages p ON p.rowid = passages_fts.rowid JOIN articles a ON a.id = p.article_id "
+                f"WHERE {' AND '.join(['passages_fts MATCH ?', *clauses])} ORDER BY s LIMIT ?"
+            )
         rows = self.archive.catalog.db.execute(sql, [match, *args, n]).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
@@ -268,6 +310,7 @@ class Searcher:
             The hits, best first, with timings.
         """
         filters = filters or SearchFilters()
+        self._few = {}
         started = time.perf_counter()
         timings: dict[str, float] = {}
         dense_ranked: list[tuple[str, float]] = []
@@ -295,7 +338,7 @@ class Searcher:
             missing = [pid for pid in scores if pid not in sims]
             if missing:
                 t = time.perf_counter()
-                for pid, vec in self.archive.store.vectors(missing).items():
+                for pid, vec in self.archive.vectors(missing).items():
                     sims[pid] = float(vec @ vector)
                 timings["vectors"] = time.perf_counter() - t
         ref = (now or datetime.now(UTC)).timestamp()
@@ -383,6 +426,19 @@ def _sql_filter(filters: SearchFilters) -> tuple[list[str], list[Any]]:
         clauses.append(f"a.source IN ({','.join('?' * len(filters.sources))})")
         args.extend(filters.sources)
     return clauses, args
+
+
+def admitted_vectors_sql(filters: SearchFilters, *, kept: bool) -> tuple[str, list[Any]]:
+    """SQL for (passage id, kept vector or NULL) of up to ``?`` passages ``filters`` admits, with its arguments
+    (the limit last). The ids come from the indexes alone, never from the passages' rows."""
+    clauses, args = _sql_filter(filters)
+    sql = (
+        f"SELECT p.id, {'v.vector' if kept else 'NULL'} FROM articles a JOIN passages p ON p.article_id = a.id"
+        + (" LEFT JOIN passage_vectors v ON v.rowid = p.rowid" if kept else "")
+        + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        + " LIMIT ?"
+    )
+    return sql, args
 
 
 def with_window(

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.settings import Settings
@@ -271,3 +272,113 @@ def test_the_fast_filtered_searches_match_the_stores_own_filters(
         assert match is not None
         in_sql = searcher._keyword_filtered(match, 4, f)
         assert in_sql and searcher.keyword("harbour storm repairs", 4, f) == in_sql, f
+
+
+def _kept_matches_chroma(archive: Archive) -> None:
+    ids = [r[0] for r in archive.catalog.db.execute("SELECT id FROM passages")]
+    kept = archive.catalog.vectors(ids, archive.model_id)
+    stored = archive.store.vectors(ids)
+    assert set(kept) == set(stored) == set(ids)
+    for pid in ids:
+        assert np.allclose(kept[pid], stored[pid], atol=1e-6), pid  # Chroma may renormalise by an ulp
+    assert archive.catalog.db.execute("SELECT count(*) FROM passage_vectors").fetchone()[0] == len(ids)
+
+
+def test_the_catalog_keeps_each_passage_vector_as_chroma_holds_it(archive: Archive) -> None:
+    """The vectors kept beside the passages (for exact filtered search) are Chroma's, through updates, deletes
+    and a reindex; another model's are never read."""
+    ingest(archive, [_rec(i) for i in range(4)])
+    _kept_matches_chroma(archive)
+    ingest(archive, [_rec(1, text="Story one was rewritten. The harbor stays shut until Friday, officials said.")])
+    _kept_matches_chroma(archive)  # the replaced passages took their vectors along
+    reindex(archive)
+    _kept_matches_chroma(archive)
+    assert archive.catalog.vectors_model() == archive.model_id
+    some = [r[0] for r in archive.catalog.db.execute("SELECT id FROM passages LIMIT 2")]
+    assert archive.catalog.vectors(some, "another-model") == {}
+
+
+@pytest.mark.parametrize("kept", ["all", "half", "none"])
+def test_exact_filtered_search_ranks_as_chromas_own_filter_with_or_without_kept_vectors(
+    archive: Archive, kept: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window's or an outlet's passages scored exactly from the catalog's vectors (and, for passages stored
+    before the catalog kept them, from Chroma's) rank as Chroma's filtered search does; past CHROMA_FETCH_MAX
+    unkept vectors the search is Chroma's own."""
+    from index import search
+    from index.search import Searcher, SearchFilters
+
+    ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
+    with archive.catalog.transaction() as db:
+        if kept == "none":
+            db.execute("DELETE FROM passage_vectors")
+        elif kept == "half":
+            db.execute("DELETE FROM passage_vectors WHERE rowid % 2 = 0")
+    searcher = Searcher(archive)
+    vector = searcher.embed_query("harbour storm repairs")
+    filters = [
+        SearchFilters(since=datetime(2026, 11, 22, tzinfo=UTC), until=datetime(2026, 11, 23, tzinfo=UTC)),
+        SearchFilters(sources=("Valley Courier",)),
+        SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC), sources=("Harbor Times",), undated=True),
+    ]
+    for fetch_max in (5000, 0):
+        monkeypatch.setattr(search, "CHROMA_FETCH_MAX", fetch_max)
+        for f in filters:
+            chroma = [h.passage_id for h in archive.store.query(vector, 5, f.chroma_where())]
+            exact = searcher.exact(vector, 5, f)
+            if kept == "none" and fetch_max == 0:
+                assert exact is None, f  # too many without a kept vector: left to Chroma
+            elif kept == "all" or fetch_max:
+                assert exact is not None and [pid for pid, _ in exact] == chroma, f
+            else:
+                assert exact is None or [pid for pid, _ in exact] == chroma, f
+            assert [pid for pid, _ in searcher.dense(vector, 5, f)] == chroma, f
+
+
+@pytest.mark.parametrize("exact_max", [5000, 3])
+def test_the_narrow_keyword_search_scores_only_admitted_passages_and_ranks_as_the_joined_query(
+    archive: Archive, exact_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing a window's or an outlet's passages first and scoring only those matches gives the same passages and
+    BM25 scores, in the same order, as joining every match to its article and filtering there; so does a "narrow"
+    filter that admits more than EXACT_SEARCH_MAX passages (searched as a wide one)."""
+    from index import search
+    from index.search import Searcher, SearchFilters, _sql_filter, fts_query
+
+    monkeypatch.setattr(search, "EXACT_SEARCH_MAX", exact_max)
+
+    ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
+    searcher = Searcher(archive)
+    match = fts_query("harbour storm repairs marina boats")
+    assert match is not None
+    for f in [
+        SearchFilters(since=datetime(2026, 11, 22, tzinfo=UTC), until=datetime(2026, 11, 24, tzinfo=UTC)),
+        SearchFilters(sources=("Valley Courier",)),
+        SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC), sources=("Harbor Times",), undated=True),
+        SearchFilters(since=datetime(2027, 1, 1, tzinfo=UTC)),
+    ]:
+        clauses, args = _sql_filter(f)
+        joined = archive.catalog.db.execute(
+            "SELECT p.id, bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts "
+            "JOIN passages p ON p.rowid = passages_fts.rowid JOIN articles a ON a.id = p.article_id "
+            f"WHERE {' AND '.join(['passages_fts MATCH ?', *clauses])} ORDER BY s, p.rowid LIMIT 6",
+            [match, *args],
+        ).fetchall()
+        got = searcher._keyword_filtered(match, 6, f)
+        assert [(pid, round(s, 9)) for pid, s in got] == [(pid, round(-s, 9)) for pid, s in joined], f
+        assert searcher.keyword("harbour storm repairs marina boats", 6, f) == got, f
+        assert bool(got) == (f.since is None or f.since.year < 2027), f
+
+
+def test_a_windows_or_an_outlets_passages_are_listed_from_the_indexes_alone(archive: Archive) -> None:
+    """The exact search lists the admitted passages through the date or outlet index and the covering index of
+    passage ids, never reading a passage's row (its text): what keeps it fast on a year of news."""
+    from index.search import SearchFilters, admitted_vectors_sql
+
+    ingest(archive, [_rec(i) for i in range(3)])
+    for f in (SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC)), SearchFilters(sources=("Harbor Times",))):
+        sql, args = admitted_vectors_sql(f, kept=True)
+        plan = " | ".join(r[-1] for r in archive.catalog.db.execute(f"EXPLAIN QUERY PLAN {sql}", [*args, 10]))
+        assert "COVERING INDEX passages_article_id" in plan, plan
+        assert ("articles_published" if f.since else "articles_source") in plan, plan
+        assert "SCAN" not in plan, plan

@@ -98,7 +98,7 @@ def _lead_vectors(archive: Archive, articles: Sequence[_Article]) -> np.ndarray:
             part,
         )
         lead.update((r[0], r[1]) for r in rows)
-    vectors = archive.store.vectors([lead[a] for a in ids if a in lead])
+    vectors = archive.vectors([lead[a] for a in ids if a in lead])
     dim = len(next(iter(vectors.values()))) if vectors else 1
     out = np.zeros((len(ids), dim), dtype=np.float32)
     for k, aid in enumerate(ids):
