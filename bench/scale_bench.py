@@ -6,15 +6,15 @@
    ../shared/data/rtqa-2024/articles.jsonl.gz (read at run time, never copied), re-dated across the 365 days
    before the build, spread over 30 outlets and varied (each copy of a story opens with its own dateline, so no
    two articles share a text). A few thousand real passages are embedded once with the project's embedder
-   (cached under /work/scale); every synthetic passage gets the vector of its real passage plus small noise,
-   renormalised. Written through the project's store code: ``Catalog.put_article`` inside
+   (cached under bench/out/scale, or BRIEFBOT_SCALE_CACHE); every synthetic passage gets the vector of its real
+   passage plus small noise, renormalised. Written through the project's store code: ``Catalog.put_article`` inside
    ``catalog.transaction()`` and ``VectorStore.upsert``, in ingest's order. The build runs in a child process,
    so the measuring process's peak memory is its own.
 2. 200 questions through ``bot.ask.Asker`` (what ``briefbot ask`` calls; extractive): plain ones, ones with a
    window ("this week"), ones with an outlet filter (``--source``), and "what happened today?" (a briefing).
 3. Ingest of 500 new real articles (the corpus's last 500, never used for the build) into the large archive and
    into an empty one: ``ingest_ratio`` = passages/s into the large archive over passages/s into the empty one.
-   Their vectors are embedded once (kept under /work/scale) and put in both archives' embedding cache first, so
+   Their vectors are embedded once (kept in the same cache) and put in both archives' embedding cache first, so
    the ratio compares the stores, not the model (the same on both sides). The 500 are removed again afterwards,
    so a home can be reused.
 Prints one JSON object; latencies in ms, ``rss_mb`` the peak RSS of the measuring process, ``disk_mb`` the home's
@@ -47,7 +47,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "rtqa-2024"
-CACHE = Path("/work/scale")
+#: Vectors embedded once for the build and the ingest test (outside git: bench/out is ignored).
+CACHE = Path(os.environ.get("BRIEFBOT_SCALE_CACHE", ROOT / "bench" / "out" / "scale"))
 INGEST_ARTICLES = 500  # the corpus's last articles: the ingest test, never part of a build
 BASE_PASSAGES = 4000  # real passages embedded once; every synthetic passage is a noisy copy of one
 NOISE = 0.015  # per-dimension noise on a unit vector of 384: cosine about 0.96 to its real passage
@@ -324,7 +325,7 @@ def _forget(archive: Any, article_ids: list[str]) -> None:
 
 def _ingest_cache(source: Path, settings: Any) -> dict[str, bytes]:
     """The embedding cache entries (key -> vector) of the ingest articles' passages, embedded once and kept under
-    /work/scale: both ingests find their vectors in the project's embedding cache, so the ratio compares what
+    the cache folder: both ingests find their vectors in the project's embedding cache, so the ratio compares what
     the stores cost rather than the model's time (which is the same on both sides)."""
     from index.article import normalize_text
     from index.chunk import chunk_text
