@@ -89,6 +89,33 @@ def _opening(home: Path, *, shared: bool) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _take_file_lock(path: Path, wait: bool, waiting: str, level: int) -> IO[str] | None:
+    """An exclusive ``flock`` on ``path`` (created if needed), held until the returned file is unlocked and
+    closed; None, without it, when ``wait`` is off and another holds it. ``waiting`` is logged at ``level``
+    before a wait.
+
+    Raises:
+        StorageError: the lock file cannot be created.
+    """
+    try:
+        lock = open(path, "a")  # noqa: SIM115  (the caller holds it)
+    except OSError as exc:
+        raise storage_error(path, exc) from None
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                lock.close()
+                return None
+            log.log(level, waiting)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+    except BaseException:
+        lock.close()
+        raise
+    return lock
+
+
 class Archive:
     """Catalog + vector store + embedder for one home."""
 
@@ -179,25 +206,9 @@ class Archive:
             self._lock.release()
 
     def _lock_home(self, wait: bool) -> bool:
-        path = self.settings.home / "write.lock"
-        try:
-            lock = open(path, "a")  # noqa: SIM115  (held until the outermost ``writing`` ends)
-        except OSError as exc:
-            raise storage_error(path, exc) from None
-        try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not wait:
-                    lock.close()
-                    return False
-                log.warning("waiting for another briefbot process writing to %s to finish", self.settings.home)
-                fcntl.flock(lock, fcntl.LOCK_EX)
-        except BaseException:
-            lock.close()
-            raise
-        self._lock_file = lock
-        return True
+        waiting = f"waiting for another briefbot process writing to {self.settings.home} to finish"
+        self._lock_file = _take_file_lock(self.settings.home / "write.lock", wait, waiting, logging.WARNING)
+        return self._lock_file is not None
 
     @contextmanager
     def committing(self) -> Iterator[None]:
@@ -211,21 +222,8 @@ class Archive:
         """
         with self._commit_lock:
             if self._commit_depth == 0:
-                path = self.settings.home / "commit.lock"
-                try:
-                    lock = open(path, "a")  # noqa: SIM115  (held until the outermost ``committing`` ends)
-                except OSError as exc:
-                    raise storage_error(path, exc) from None
-                try:
-                    try:
-                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        log.info("waiting for the batch being written to %s to be committed", self.settings.home)
-                        fcntl.flock(lock, fcntl.LOCK_EX)
-                except BaseException:
-                    lock.close()
-                    raise
-                self._commit_file = lock
+                waiting = f"waiting for the batch being written to {self.settings.home} to be committed"
+                self._commit_file = _take_file_lock(self.settings.home / "commit.lock", True, waiting, logging.INFO)
             self._commit_depth += 1
             try:
                 yield
