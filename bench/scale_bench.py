@@ -181,7 +181,7 @@ def build(home: Path, n_passages: int, chroma_url: str | None) -> dict[str, Any]
     now = datetime.now(UTC)
     started = time.perf_counter()
     made = 0
-    with Archive(settings) as archive:
+    with Archive(settings) as archive, archive.writing():
         batch: list[tuple[dict[str, Any], list[StoredPassage], np.ndarray]] = []
 
         def flush() -> None:
@@ -213,6 +213,7 @@ def build(home: Path, n_passages: int, chroma_url: str | None) -> dict[str, Any]
                         model=archive.model_id,
                     )
                 archive.catalog.journal_clear(db, ids)
+            archive.sync_keywords()
             batch.clear()
 
         pending = 0
@@ -321,6 +322,8 @@ def _forget(archive: Any, article_ids: list[str]) -> None:
             db.execute("DELETE FROM article_urls WHERE article_id = ?", (aid,))
             db.execute("DELETE FROM articles WHERE id = ?", (aid,))
         db.execute("DELETE FROM embedding_cache")
+    with archive.writing():
+        archive.sync_keywords()
 
 
 def _ingest_cache(source: Path, settings: Any) -> dict[str, bytes]:

@@ -1,10 +1,14 @@
-"""The archive: the SQLite catalog and the Chroma store opened together, kept in step, with the embedder.
+"""The archive: the SQLite catalog, the Chroma store and the keyword index opened together, kept in step, with
+the embedder.
 
 An article is in both stores or in neither. Writes go in this order: (1) the new passage ids are journalled in
 SQLite, (2) vectors are upserted into Chroma, (3) one SQLite transaction writes the articles and passages, clears
 the journal and journals the replaced passages, (4) the replaced passages are deleted from Chroma and the journal
 cleared. A crash anywhere leaves only journalled ids in Chroma that no committed article owns; opening the archive
 deletes them (``recover``). Deletions (``index.maintenance.prune``) go the other way round under the same rule.
+
+The keyword index (``index.keywords``) follows the catalog through an outbox the catalog fills by trigger in the
+same transactions: it is brought up to date after each committed batch, and on opening.
 
 Two locks order the writers: ``writing`` (one writer per home, held for a whole ingest or prune) and, inside it,
 ``committing`` (held for one batch's four steps), which is all a backup (``index.backup``) takes.
@@ -14,8 +18,10 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +36,7 @@ from index.catalog import Catalog
 from index.db import storage_error
 from index.embed import CachedEmbedder, make_embedder
 from index.errors import StorageError
+from index.keywords import KeywordIndex
 from index.settings import IndexSettings
 from index.store import VectorStore
 
@@ -137,9 +144,11 @@ class Archive:
         self._lock = threading.RLock()  # threads of one process take turns; ``write.lock`` orders processes
         self._lock_file: IO[str] | None = None
         self._lock_depth = 0
+        self._writer_thread: int | None = None
         self._commit_lock = threading.RLock()
         self._commit_file: IO[str] | None = None
         self._commit_depth = 0
+        self._scannable, self._scannable_at = False, -math.inf
         if not self.read_only:
             try:
                 settings.ensure_home()
@@ -157,6 +166,14 @@ class Archive:
                 self.store = VectorStore(settings, self.model_id, check_model=check_model, read_only=self.read_only)
             except BaseException:
                 self.catalog.close()
+                raise
+            try:
+                self.keywords = KeywordIndex(settings.home / "keywords", read_only=self.read_only)
+                if self.keywords.fresh:
+                    self.catalog.keyword_requeue()
+            except BaseException:
+                self.catalog.close()
+                self.store.close()
                 raise
         if self.read_only:
             log.info("the home %s is read-only: opened for reading only", settings.home)
@@ -194,10 +211,14 @@ class Archive:
                 yield False
                 return
             self._lock_depth += 1
+            self._writer_thread = threading.get_ident()
             try:
                 yield True
             finally:
                 self._lock_depth -= 1
+                if self._lock_depth == 0:
+                    self._writer_thread = None
+                    self.keywords.release()
                 if self._lock_depth == 0 and self._lock_file is not None:
                     fcntl.flock(self._lock_file, fcntl.LOCK_UN)
                     self._lock_file.close()
@@ -233,6 +254,10 @@ class Archive:
                     fcntl.flock(self._commit_file, fcntl.LOCK_UN)
                     self._commit_file.close()
                     self._commit_file = None
+        # A batch committed by this writer: the keyword index catches up (outside the commit lock, which a backup
+        # waits for). A backup, which takes only the commit lock, writes nothing.
+        if self._commit_depth == 0 and self._lock_depth > 0 and self._writer_thread == threading.get_ident():
+            self.sync_keywords()
 
     def recover(self) -> int:
         """Delete from Chroma the ids an interrupted write left behind; returns how many.
@@ -249,7 +274,34 @@ class Archive:
                     self.store.delete(ids)
                     with self.catalog.transaction() as db:
                         self.catalog.journal_clear(db, ids)
+            backlog = self.catalog.keyword_backlog()
+            if backlog > 10_000:
+                log.warning("indexing %d passages for keyword search (about 4 minutes a million, once)", backlog)
+            self.sync_keywords()
             return len(ids)
+
+    def sync_keywords(self) -> int:
+        """Bring the keyword index up to date with the catalog; returns how many passages it took in. A failure
+        is logged, not raised: the catalog is committed, and what is pending is applied by the next writer."""
+        try:
+            return self.keywords.sync(
+                self.catalog.keyword_pending, self.catalog.keyword_rows, self.catalog.keyword_done
+            )
+        except (StorageError, ValueError, OSError) as exc:
+            log.error("the keyword index could not catch up (%s); the next write or start retries", exc)
+            return 0
+
+    def scannable(self) -> bool:
+        """Whether every passage's vector of this archive's model is in the catalog's ``vector_scan`` table (see
+        ``index.search``). The count costs about 0.1 s on 1M passages: it is redone a minute after it was found
+        false, ten after it was found true (a reindex in another process refills the table batch by batch)."""
+        if self.catalog.vectors_model() != self.model_id:
+            self._scannable = False
+            return False
+        if time.monotonic() - self._scannable_at > (600.0 if self._scannable else 60.0):
+            self._scannable = self.catalog.all_vectors_kept(self.model_id)
+            self._scannable_at = time.monotonic()
+        return self._scannable
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of passages ``ids`` (those that exist): the ones kept in the catalog, Chroma's for
@@ -275,6 +327,7 @@ class Archive:
         )
 
     def close(self) -> None:
+        self.keywords.close()
         self.catalog.close()
         self.store.close()
 

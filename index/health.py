@@ -88,7 +88,8 @@ def store_check(archive: Archive) -> Check:
     """Catalog, vectors and keyword index counted against each other."""
     db = archive.catalog.db
     articles, passages = archive.catalog.counts()
-    keyword = int(db.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0])
+    keyword = archive.keywords.count()
+    backlog = archive.catalog.keyword_backlog()
     bare = int(
         db.execute(
             "SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id = a.id)"
@@ -97,11 +98,19 @@ def store_check(archive: Archive) -> Check:
     vectors = archive.store.count()
     journal = len(archive.catalog.journal())
     data = {"articles": articles, "passages": passages, "vectors": vectors, "keyword_rows": keyword}
-    data |= {"articles_without_passages": bare, "journal": journal}
+    data |= {"articles_without_passages": bare, "journal": journal, "keyword_backlog": backlog}
     detail = f"{articles:,} articles, {passages:,} passages, {vectors:,} vectors, {keyword:,} keyword rows"
     problems = []
-    if keyword != passages:
+    keywords_fix = ""
+    if backlog:
+        # Opening the archive applied what was pending: a backlog now is a writer at work, or a failing index.
+        detail += f"; {backlog:,} passages waiting for the keyword index"
+        if archive.read_only or _no_writer(archive):
+            problems.append(f"the keyword index is {backlog:,} passages behind and no writer is at work")
+            keywords_fix = "; see the log, or delete the home's keywords folder to rebuild it on the next start"
+    elif keyword != passages:
         problems.append(f"the keyword index holds {keyword:,} rows for {passages:,} passages")
+        keywords_fix = "; delete the home's keywords folder to rebuild it on the next start"
     if bare:
         problems.append(f"{bare:,} articles have no passages")
     if journal:
@@ -112,8 +121,14 @@ def store_check(archive: Archive) -> Check:
     elif vectors != passages:
         problems.append(f"the vector store holds {vectors:,} vectors for {passages:,} passages")
     if problems:
-        return Check("store", True, f"{detail}: {'; '.join(problems)}; run `briefbot reindex` to rebuild", data)
+        fix = keywords_fix if keywords_fix and len(problems) == 1 else "; run `briefbot reindex` to rebuild"
+        return Check("store", True, f"{detail}: {'; '.join(problems)}{fix}", data)
     return Check("store", False, f"{detail}: in step", data)
+
+
+def _no_writer(archive: Archive) -> bool:
+    with archive.writing(wait=False) as free:
+        return free
 
 
 def model_check(archive: Archive) -> Check:

@@ -312,6 +312,7 @@ def _reindex_locked(archive: Archive, progress: Callable[[int, int], None] | Non
     target = VectorStore(settings, archive.model_id, name=tmp_name)
     with archive.catalog.transaction() as db:
         archive.catalog.reset_vectors(db, archive.model_id)  # the kept vectors follow, batch by batch
+    archive.catalog.keyword_requeue()  # and the keyword index is built anew, when the swap below commits
     _, total = archive.catalog.counts()
     done = 0
     for rows in archive.catalog.iter_passages(batch=512):

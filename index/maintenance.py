@@ -1,11 +1,11 @@
 """Keeping a home tidy: retention (``prune`` articles older than a cutoff, from every store at once).
 
 An article dates from its published date; an undated one from when it was ingested. Pruning removes, per
-batch, the articles with their passages, keyword (FTS5) rows, URLs and embedding-cache entries, and their
-vectors in Chroma, with the same all-or-nothing rule as ingest (``index.archive``): one SQLite transaction deletes
-the rows and journals the batch's passage ids, then the ids are deleted from Chroma, then the journal is cleared.
-A crash anywhere leaves only journalled vectors that no article owns, which ``Archive.recover`` removes on the
-next open; running the prune again finishes the job.
+batch, the articles with their passages, URLs and embedding-cache entries, and their vectors in Chroma (the
+keyword index follows the catalog: ``index.keywords``), with the same all-or-nothing rule as ingest
+(``index.archive``): one SQLite transaction deletes the rows and journals the batch's passage ids, then the ids
+are deleted from Chroma, then the journal is cleared. A crash anywhere leaves only journalled vectors that no
+article owns, which ``Archive.recover`` removes on the next open; running the prune again finishes the job.
 
 The bot's chat state is untouched: turns keep their text (a follow-up searches again and finds what is left),
 and the delivery log keys digests by day and alerts by article id, so nothing is sent twice.

@@ -1,4 +1,4 @@
-"""Hybrid passage search: dense (Chroma) and keyword BM25 (SQLite FTS5), fused by reciprocal rank.
+"""Hybrid passage search: dense (Chroma) and keyword BM25 (tantivy, ``index.keywords``), fused by reciprocal rank.
 
 Filters by date window and outlet apply to both sides, so a window with no articles returns nothing rather
 than passages from other dates. At most ``per_article`` passages of one article reach the top k, and an optional
@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 
 from index.archive import Archive
+from index.keywords import KeywordFilter
 from index.store import NO_DATE
-from index.terms import query_terms
 
 Mode = Literal["hybrid", "dense", "keyword"]
 
@@ -28,6 +28,10 @@ EXACT_SEARCH_MAX = 50_000
 #: ... of which at most this many read back from Chroma (passages stored before the catalog kept vectors), which
 #: costs 0.1-0.4 ms a vector.
 CHROMA_FETCH_MAX = 5000
+#: How many of the passages a filter admits are scored exactly after their int8 codes shortlisted them (at least
+#: five times the passages asked for). Rounding moves a cosine by about 0.003; a shortlist of 500 from a week of
+#: news (20k passages) reaches far below any near tie.
+SHORTLIST = 500
 RRF_K = 60  # the constant of Cormack et al.'s reciprocal rank fusion
 #: How the two sides' candidates become one list ("rrf" or "convex") and the dense side's share of the weight.
 #: Chosen by 5-fold cross-validation over rtqa-2024 dev and newsqa-dev together (bench/fusion_ablation.py,
@@ -115,18 +119,11 @@ class SearchResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression: every content word as a quoted term, OR-ed (BM25 ranks the overlap)."""
-    terms = query_terms(text)
-    if not terms:
-        return None
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-
-
 class WordWeights:
     """How rare each word is among the archive's passages: IDF in BM25's form, floored at a small positive weight.
 
-    Document frequencies are counted by FTS5 when a word is first asked for and cached; the cache is dropped every
+    Document frequencies are read from the keyword index when a word is first asked for and cached; the cache is
+    dropped every
     ``ttl`` seconds, so a long-running bot follows its archive as articles come in.
     """
 
@@ -137,14 +134,8 @@ class WordWeights:
         self._n = 1
 
     def document_frequency(self, term: str) -> int:
-        """How many passages hold ``term`` (as FTS5 tokenises and stems it)."""
-        match = fts_query(term)
-        if match is None:
-            return 0
-        row = self.archive.catalog.db.execute(
-            "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (match,)
-        ).fetchone()
-        return int(row[0])
+        """About how many passages hold ``term`` (as the keyword index cuts and stems it)."""
+        return self.archive.keywords.document_frequency(term)
 
     def __call__(self, term: str) -> float:
         if self.clock() - self._since > self.ttl:
@@ -162,18 +153,25 @@ class Searcher:
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
-        self._few: dict[SearchFilters, bool] = {}  # admits_few's answers, for one search
+        self._admitted: dict[SearchFilters, int] = {}  # admitted's answers, for one search
+
+    def admitted(self, filters: SearchFilters) -> int:
+        """How many passages ``filters`` admits, counted from the indexes alone, up to ``EXACT_SEARCH_MAX + 1``."""
+        count = self._admitted.get(filters)
+        if count is None:
+            if self.archive.scannable():
+                sql, args = scan_sql(filters, count=True)
+                sql += " LIMIT ?"
+            else:
+                sql, args = admitted_vectors_sql(filters, kept=False)
+            row = self.archive.catalog.db.execute(f"SELECT count(*) FROM ({sql})", [*args, EXACT_SEARCH_MAX + 1])
+            count = self._admitted[filters] = int(row.fetchone()[0])
+        return count
 
     def admits_few(self, filters: SearchFilters) -> bool:
-        """Whether ``filters`` admits at most ``EXACT_SEARCH_MAX`` passages, counted from the indexes alone (a
-        start date of this year admits most of the archive: it is searched as a wide filter, not passage by
-        passage)."""
-        few = self._few.get(filters)
-        if few is None:
-            sql, args = admitted_vectors_sql(filters, kept=False)
-            row = self.archive.catalog.db.execute(f"SELECT count(*) FROM ({sql})", [*args, EXACT_SEARCH_MAX + 1])
-            few = self._few[filters] = int(row.fetchone()[0]) <= EXACT_SEARCH_MAX
-        return few
+        """Whether ``filters`` admits at most ``EXACT_SEARCH_MAX`` passages (a start date of this year admits most
+        of the archive: it is searched as a wide filter, not passage by passage)."""
+        return self.admitted(filters) <= EXACT_SEARCH_MAX
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.archive.embedder.inner.embed([query])[0]
@@ -198,7 +196,39 @@ class Searcher:
 
     def exact(self, vector: np.ndarray, n: int, filters: SearchFilters) -> list[tuple[str, float]] | None:
         """The best ``n`` of every passage ``filters`` admits, by exact cosine; None when it admits more than
-        ``EXACT_SEARCH_MAX`` (or more than ``CHROMA_FETCH_MAX`` without a vector in the catalog)."""
+        ``EXACT_SEARCH_MAX`` (or more than ``CHROMA_FETCH_MAX`` without a vector in the catalog).
+
+        The admitted passages' int8 codes are read from the catalog's ``vector_scan`` table in a few contiguous
+        ranges and scored; the best ``SHORTLIST`` (at least 5 n) are scored again from their float32 vectors,
+        so the ranking is exact unless a passage falls more than that far by rounding."""
+        if self.admitted(filters) > EXACT_SEARCH_MAX:
+            return None
+        catalog = self.archive.catalog
+        query = vector.astype(np.float32)
+        if not self.archive.scannable():
+            return self._exact_joined(query, n, filters)
+        sql, args = scan_sql(filters)
+        # One row of two concatenations: reading 30k rows one by one into Python cost 3x more.
+        blob, listed = catalog.db.execute(
+            f"SELECT CAST(group_concat(code, '') AS BLOB), group_concat(passage) FROM ({sql})", args
+        ).fetchone()
+        if not blob:
+            return []
+        codes = np.frombuffer(blob, dtype=np.int8).reshape(-1, len(query))
+        rowids = np.fromstring(listed, dtype=np.int64, sep=",")
+        count = len(codes)
+        approx = codes.astype(np.float32) @ query
+        short = max(SHORTLIST, 5 * n)
+        best = np.argpartition(-approx, short)[:short] if count > short else np.arange(count)
+        kept = catalog.vectors_by_rowid(rowids[best].tolist())
+        matrix = np.frombuffer(b"".join(blob for _, blob in kept), dtype=np.float32)
+        scores = matrix.reshape(len(kept), -1) @ query
+        scored = sorted(zip((pid for pid, _ in kept), scores.tolist(), strict=True), key=lambda x: -x[1])
+        return scored[:n]
+
+    def _exact_joined(self, vector: np.ndarray, n: int, filters: SearchFilters) -> list[tuple[str, float]] | None:
+        """``exact`` for an archive whose passages do not all have a kept vector of this model: each admitted
+        passage's vector read through a join (or from Chroma)."""
         catalog = self.archive.catalog
         sql, args = admitted_vectors_sql(filters, kept=catalog.vectors_model() == self.archive.model_id)
         rows = catalog.db.execute(sql, [*args, EXACT_SEARCH_MAX + 1]).fetchall()
@@ -211,7 +241,7 @@ class Searcher:
         scored: list[tuple[str, float]] = []
         if ids:
             matrix = np.frombuffer(b"".join(blob for _, blob in rows if blob is not None), dtype=np.float32)
-            scores = matrix.reshape(len(ids), -1) @ vector.astype(np.float32)
+            scores = matrix.reshape(len(ids), -1) @ vector
             scored = list(zip(ids, scores.tolist(), strict=True))
         if missing:
             scored += [(pid, float(vec @ vector)) for pid, vec in self.archive.store.vectors(missing).items()]
@@ -219,30 +249,24 @@ class Searcher:
         return scored[:n]
 
     def keyword(self, query: str, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
-        match = fts_query(query)
-        if match is None:
-            return []
-        # FTS5 ranks alone first (a join before ORDER BY ... LIMIT would join every matching row: twice the time);
-        # ids and filters are then looked up for the winners only. Like the dense side, a filter takes a wide
-        # result and filters it here; only when too few pass does the filtered query run in SQL.
-        filtered = bool(filters.since or filters.until or filters.sources)
-        if filters.narrow and self.admits_few(filters):
-            return self._keyword_filtered(match, n, filters)
-        db = self.archive.catalog.db
-        ranked = db.execute(
-            "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts WHERE passages_fts MATCH ? "
-            "ORDER BY s LIMIT ?",
-            (match, n * 2 if filtered else n),
-        ).fetchall()
-        meta = self._passage_meta([r[0] for r in ranked])
-        hits = [
-            (meta[rowid][0], -float(score))
+        """The best ``n`` passages by BM25 among those ``filters`` admits (the keyword index filters by date and
+        outlet itself, so a window or an outlet costs no more than a plain question)."""
+        where = None
+        if filters.since or filters.until or filters.sources:
+            where = KeywordFilter(
+                since=filters.since.timestamp() if filters.since else None,
+                until=filters.until.timestamp() if filters.until else None,
+                sources=filters.sources,
+                undated_ts=NO_DATE if filters.undated else None,
+            )
+        ranked = self.archive.keywords.search(query, n, where)
+        meta = self._passage_meta([rowid for rowid, _ in ranked])
+        # A passage deleted, or whose article changed date or outlet, since the index last caught up is dropped.
+        return [
+            (meta[rowid][0], score)
             for rowid, score in ranked
-            if rowid in meta and (not filtered or filters.admits(meta[rowid][1], meta[rowid][2]))
+            if rowid in meta and (where is None or filters.admits(meta[rowid][1], meta[rowid][2]))
         ]
-        if len(hits) >= n or len(ranked) < n * 2 or not filtered:
-            return hits[:n]
-        return self._keyword_filtered(match, n, filters)
 
     def _passage_meta(self, rowids: list[int]) -> dict[int, tuple[str, float, str]]:
         """Passage rowid -> (passage id, article date as a Unix time or NO_DATE, outlet)."""
@@ -258,29 +282,6 @@ class Searcher:
             for rowid, pid, ts, source in rows:
                 out[rowid] = (pid, NO_DATE if ts is None else float(ts), source)
         return out
-
-    def _keyword_filtered(self, match: str, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
-        """The keyword search with its filters in SQL: for narrow filters that a wide result does not fill."""
-        clauses, args = _sql_filter(filters)
-        if filters.narrow and self.admits_few(filters):
-            # The passages the filter admits are listed first (by the date and outlet indexes), and only those
-            # of the matches are scored: joining every match to its article to test it cost 5-10x more on 100k
-            # passages (BENCHMARKS.md, "Scale"). The unary + keeps the list a test on each match: offered to
-            # FTS5 as a rowid constraint, it would become one lookup of the whole query per listed passage.
-            sql = (
-                "SELECT p.id, f.s FROM (SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts "
-                "WHERE passages_fts MATCH ? AND +rowid IN (SELECT p.rowid FROM articles a JOIN passages p "
-                f"ON p.article_id = a.id WHERE {' AND '.join(clauses)}) ORDER BY s, rowid LIMIT ?) f "
-                "JOIN passages p ON p.rowid = f.rowid ORDER BY f.s, f.rowid"
-            )
-        else:
-            sql = (
-                "SELECT p.id, bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts "
-                "JOIN passages p ON p.rowid = passages_fts.rowid JOIN articles a ON a.id = p.article_id "
-                f"WHERE {' AND '.join(['passages_fts MATCH ?', *clauses])} ORDER BY s LIMIT ?"
-            )
-        rows = self.archive.catalog.db.execute(sql, [match, *args, n]).fetchall()
-        return [(r[0], -float(r[1])) for r in rows]
 
     def search(
         self,
@@ -310,7 +311,7 @@ class Searcher:
             The hits, best first, with timings.
         """
         filters = filters or SearchFilters()
-        self._few = {}
+        self._admitted = {}
         started = time.perf_counter()
         timings: dict[str, float] = {}
         dense_ranked: list[tuple[str, float]] = []
@@ -439,6 +440,38 @@ def admitted_vectors_sql(filters: SearchFilters, *, kept: bool) -> tuple[str, li
         + " LIMIT ?"
     )
     return sql, args
+
+
+def scan_sql(filters: SearchFilters, *, count: bool = False) -> tuple[str, list[Any]]:
+    """SQL for (passage rowid, int8 code) of every passage ``filters`` admits that has a kept vector, from the
+    catalog's ``vector_scan`` table (clustered by outlet, then date), with its arguments. Without named outlets,
+    the outlets are listed by a skip over the table's first key column, so a window is one range per outlet.
+    ``count``: rows of the narrow (outlet, date) index instead, to be counted."""
+    if filters.sources:
+        outlets, args = f"v.source IN ({','.join('?' * len(filters.sources))})", list(filters.sources)
+        head = ""
+    else:
+        outlets, args = "v.source IN (SELECT source FROM outlets WHERE source IS NOT NULL)", []
+        head = (
+            "WITH RECURSIVE outlets(source) AS (SELECT min(source) FROM vector_scan UNION ALL "
+            "SELECT (SELECT min(source) FROM vector_scan WHERE source > outlets.source) FROM outlets "
+            "WHERE outlets.source IS NOT NULL) "
+        )
+    parts: list[tuple[str, list[Any]]] = []
+    if filters.since or filters.until:
+        dated = "v.published_ts >= ?" + (" AND v.published_ts < ?" if filters.until else "")
+        bounds: list[Any] = [max(0.0, filters.since.timestamp()) if filters.since else 0.0]
+        bounds += [filters.until.timestamp()] if filters.until else []
+        parts.append((f"{outlets} AND {dated}", [*args, *bounds]))
+        if filters.undated:
+            parts.append((f"{outlets} AND v.published_ts = ?", [*args, NO_DATE]))
+    else:
+        parts.append((outlets, args))
+    columns, table = (
+        ("1", "vector_scan v INDEXED BY vector_scan_when") if count else ("v.passage, v.code", "vector_scan v")
+    )
+    sql = head + " UNION ALL ".join(f"SELECT {columns} FROM {table} WHERE {w}" for w, _ in parts)
+    return sql, [a for _, part in parts for a in part]
 
 
 def with_window(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from index.archive import Archive
 from index.article import ArticleRecord, Checkpoint
 from index.errors import IndexMismatchError, SourceError
 from index.ingest import ingest, reindex
+from index.store import NO_DATE
 
 
 def _rec(n: int, *, text: str | None = None, url: str | None = None, source: str = "Harbor Times") -> ArticleRecord:
@@ -250,9 +252,9 @@ def test_the_fast_filtered_searches_match_the_stores_own_filters(
     archive: Archive, exact_max: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Exact scoring of a narrow window's vectors (or, past EXACT_SEARCH_MAX, a wide plain result filtered here
-    and Chroma's filtered search), and the keyword side's wide-then-filter, rank as the stores' filters do."""
+    and Chroma's filtered search) ranks as Chroma's filter does."""
     from index import search
-    from index.search import Searcher, SearchFilters, fts_query
+    from index.search import Searcher, SearchFilters
 
     monkeypatch.setattr(search, "EXACT_SEARCH_MAX", exact_max)
 
@@ -268,10 +270,144 @@ def test_the_fast_filtered_searches_match_the_stores_own_filters(
     for f in filters:
         exact = [h.passage_id for h in archive.store.query(vector, 4, f.chroma_where())]
         assert [pid for pid, _ in searcher.dense(vector, 4, f)] == exact, f
-        match = fts_query("harbour storm repairs")
-        assert match is not None
-        in_sql = searcher._keyword_filtered(match, 4, f)
-        assert in_sql and searcher.keyword("harbour storm repairs", 4, f) == in_sql, f
+
+
+def test_the_keyword_index_filters_as_the_search_filters_admit(archive: Archive) -> None:
+    """A window's or an outlet's keyword search, filtered inside the index, gives the passages and BM25 scores,
+    in order, of the plain search filtered afterwards by ``SearchFilters.admits`` (undated articles included)."""
+    from index.search import Searcher, SearchFilters
+
+    records = [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)]
+    records.append(replace(_rec(12), published=None))
+    ingest(archive, records)
+    searcher = Searcher(archive)
+    question = "harbour storm repairs marina boats"
+    everything = searcher.keyword(question, 1000, SearchFilters())
+    assert len(everything) > 12
+    rows = archive.catalog.db.execute(
+        "SELECT p.id, a.published_ts, a.source FROM passages p JOIN articles a ON a.id = p.article_id"
+    ).fetchall()
+    meta = {pid: (NO_DATE if ts is None else ts, source) for pid, ts, source in rows}
+    for f in [
+        SearchFilters(since=datetime(2026, 11, 22, tzinfo=UTC), until=datetime(2026, 11, 24, tzinfo=UTC)),
+        SearchFilters(until=datetime(2026, 11, 23, tzinfo=UTC)),
+        SearchFilters(sources=("Valley Courier",)),
+        SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC), sources=("Harbor Times",), undated=True),
+        SearchFilters(until=datetime(2026, 11, 23, tzinfo=UTC), undated=True),
+        SearchFilters(since=datetime(2027, 1, 1, tzinfo=UTC)),
+    ]:
+        expected = [(pid, score) for pid, score in everything if f.admits(*meta[pid])][:6]
+        got = searcher.keyword(question, 6, f)
+        assert [pid for pid, _ in got] == [pid for pid, _ in expected], f
+        assert [round(s, 5) for _, s in got] == [round(s, 5) for _, s in expected], f
+        assert bool(got) == (f.since is None or f.since.year < 2027), f
+
+
+def test_the_keyword_index_follows_the_catalog(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every change to the catalog reaches the keyword index: new, replaced and deleted passages, an article's new
+    outlet; an index commit whose outbox was not cleared (a crash between the two) is applied again without
+    doubling anything; a deleted index is rebuilt from the catalog on the next open."""
+    from index.search import Searcher, SearchFilters
+
+    def in_step() -> None:
+        assert archive.keywords.count() == archive.catalog.counts()[1]
+        assert archive.catalog.keyword_backlog() == 0
+
+    ingest(archive, [_rec(i) for i in range(4)])
+    in_step()
+    searcher = Searcher(archive)
+    assert searcher.keyword("zebrafish", 5, SearchFilters()) == []
+    ingest(archive, [_rec(1, text="Story one was rewritten. A zebrafish swam into the harbor, officials said.")])
+    in_step()
+    [(pid, _)] = searcher.keyword("zebrafish", 5, SearchFilters())
+    assert archive.catalog.passages([pid])[pid].article_id == _rec(1).article_id
+    assert searcher.keyword("zebrafish", 5, SearchFilters(sources=("Quay Gazette",))) == []
+    with archive.writing(), archive.committing(), archive.catalog.transaction() as db:
+        db.execute("UPDATE articles SET source = 'Quay Gazette' WHERE id = ?", (_rec(1).article_id,))
+    in_step()
+    assert [p for p, _ in searcher.keyword("zebrafish", 5, SearchFilters(sources=("Quay Gazette",)))] == [pid]
+
+    def crash(rowids: object) -> None:
+        raise OSError("killed between the index commit and the outbox's")
+
+    with monkeypatch.context() as m:
+        m.setattr(archive.catalog, "keyword_done", crash)
+        ingest(archive, [_rec(7, text="A walrus was seen near the marina on Tuesday, the harbourmaster said.")])
+        assert archive.catalog.keyword_backlog() > 0  # the ingest committed; the index's catch-up failed
+    assert archive.sync_keywords() > 0
+    in_step()
+    assert len(searcher.keyword("walrus", 5, SearchFilters())) == 1
+
+    home = archive.settings.home
+    settings = archive.settings
+    archive.close()
+    shutil.rmtree(home / "keywords")
+    with Archive(settings) as reopened:
+        assert reopened.keywords.count() == reopened.catalog.counts()[1] > 0
+        assert len(Searcher(reopened).keyword("walrus", 5, SearchFilters())) == 1
+
+
+def test_an_archive_from_before_the_keyword_index_is_upgraded(tmp_path: Path) -> None:
+    """A catalog made when SQLite FTS5 held the keywords (schema 5, no ``keywords/`` folder) opens with its FTS5
+    tables gone, every passage in the keyword index and every kept vector in the scan table."""
+    from index.db import connect
+    from index.search import Searcher, SearchFilters
+
+    settings = Settings(home=tmp_path / "old")
+    with Archive(settings) as archive:
+        ingest(archive, [_rec(i) for i in range(3)])
+        passages = archive.catalog.counts()[1]
+    db = connect(settings.catalog_path)
+    db.executescript(
+        """
+        DROP TRIGGER passages_keywords_ai; DROP TRIGGER passages_keywords_ad; DROP TRIGGER passages_keywords_au;
+        DROP TRIGGER articles_keywords_au; DROP TABLE keyword_pending;
+        DROP TRIGGER passage_vectors_scan_ai; DROP TRIGGER passage_vectors_scan_ad; DROP TRIGGER articles_scan_au;
+        DROP TABLE vector_scan;
+        CREATE VIRTUAL TABLE passages_fts USING fts5(
+            title, text, content='passages', content_rowid='rowid', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER passages_ai AFTER INSERT ON passages BEGIN
+            INSERT INTO passages_fts(rowid, title, text) VALUES (new.rowid, new.title, new.text);
+        END;
+        CREATE TRIGGER passages_ad AFTER DELETE ON passages BEGIN
+            INSERT INTO passages_fts(passages_fts, rowid, title, text)
+                VALUES ('delete', old.rowid, old.title, old.text);
+        END;
+        INSERT INTO passages_fts(passages_fts) VALUES ('rebuild');
+        PRAGMA user_version = 5;
+        """
+    )
+    db.close()
+    shutil.rmtree(settings.home / "keywords")
+    with Archive(settings) as archive:
+        assert archive.keywords.count() == passages and archive.catalog.keyword_backlog() == 0
+        tables = {r[0] for r in archive.catalog.db.execute("SELECT name FROM sqlite_master")}
+        assert "passages_fts" not in tables and "keyword_pending" in tables
+        assert archive.catalog.db.execute("SELECT count(*) FROM vector_scan").fetchone()[0] == passages
+        assert Searcher(archive).keyword("harbour storm", 3, SearchFilters())
+
+
+def test_the_shortlisted_exact_search_ranks_as_chromas_own_filter(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the int8 codes shortlist fewer passages than a filter admits, the best of the shortlist, scored from
+    the float32 vectors, are still Chroma's best, with Chroma's similarities."""
+    from index import search
+    from index.search import Searcher, SearchFilters
+
+    monkeypatch.setattr(search, "SHORTLIST", 1)
+    ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
+    searcher = Searcher(archive)
+    both = SearchFilters(sources=("Harbor Times", "Valley Courier"))
+    for question in ("harbour storm repairs", "story number 7 boats damaged", "the cost to the city"):
+        vector = searcher.embed_query(question)
+        for f in (both, SearchFilters(sources=("Valley Courier",))):
+            assert searcher.admitted(f) > 5
+            chroma = archive.store.query(vector, 1, f.chroma_where())
+            exact = searcher.exact(vector, 1, f)
+            assert exact is not None and [pid for pid, _ in exact] == [h.passage_id for h in chroma], (question, f)
+            assert exact[0][1] == pytest.approx(1.0 - chroma[0].distance, abs=1e-5)
 
 
 def _kept_matches_chroma(archive: Archive) -> None:
@@ -282,15 +418,27 @@ def _kept_matches_chroma(archive: Archive) -> None:
     for pid in ids:
         assert np.allclose(kept[pid], stored[pid], atol=1e-6), pid  # Chroma may renormalise by an ulp
     assert archive.catalog.db.execute("SELECT count(*) FROM passage_vectors").fetchone()[0] == len(ids)
+    # and the int8 copy the filtered search scans, filed under each passage's outlet and date
+    scan = archive.catalog.db.execute("SELECT source, published_ts, passage, code FROM vector_scan").fetchall()
+    derived = archive.catalog.db.execute(
+        "SELECT a.source, coalesce(a.published_ts, -1), p.rowid, briefbot_int8(v.vector) FROM passage_vectors v "
+        "JOIN passages p ON p.rowid = v.rowid JOIN articles a ON a.id = p.article_id"
+    ).fetchall()
+    assert sorted(map(tuple, scan)) == sorted(map(tuple, derived)) and len(scan) == len(ids)
 
 
 def test_the_catalog_keeps_each_passage_vector_as_chroma_holds_it(archive: Archive) -> None:
-    """The vectors kept beside the passages (for exact filtered search) are Chroma's, through updates, deletes
-    and a reindex; another model's are never read."""
+    """The vectors kept beside the passages (for exact filtered search) are Chroma's, through updates, deletes,
+    an article's new outlet and date, and a reindex; another model's are never read."""
     ingest(archive, [_rec(i) for i in range(4)])
     _kept_matches_chroma(archive)
     ingest(archive, [_rec(1, text="Story one was rewritten. The harbor stays shut until Friday, officials said.")])
     _kept_matches_chroma(archive)  # the replaced passages took their vectors along
+    with archive.catalog.transaction() as db:
+        db.execute(
+            "UPDATE articles SET source = 'Quay Gazette', published_ts = NULL WHERE id = ?", (_rec(2).article_id,)
+        )
+    _kept_matches_chroma(archive)
     reindex(archive)
     _kept_matches_chroma(archive)
     assert archive.catalog.vectors_model() == archive.model_id
@@ -333,41 +481,6 @@ def test_exact_filtered_search_ranks_as_chromas_own_filter_with_or_without_kept_
             else:
                 assert exact is None or [pid for pid, _ in exact] == chroma, f
             assert [pid for pid, _ in searcher.dense(vector, 5, f)] == chroma, f
-
-
-@pytest.mark.parametrize("exact_max", [5000, 3])
-def test_the_narrow_keyword_search_scores_only_admitted_passages_and_ranks_as_the_joined_query(
-    archive: Archive, exact_max: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Listing a window's or an outlet's passages first and scoring only those matches gives the same passages and
-    BM25 scores, in the same order, as joining every match to its article and filtering there; so does a "narrow"
-    filter that admits more than EXACT_SEARCH_MAX passages (searched as a wide one)."""
-    from index import search
-    from index.search import Searcher, SearchFilters, _sql_filter, fts_query
-
-    monkeypatch.setattr(search, "EXACT_SEARCH_MAX", exact_max)
-
-    ingest(archive, [_rec(i, source=("Harbor Times", "Valley Courier")[i % 2]) for i in range(12)])
-    searcher = Searcher(archive)
-    match = fts_query("harbour storm repairs marina boats")
-    assert match is not None
-    for f in [
-        SearchFilters(since=datetime(2026, 11, 22, tzinfo=UTC), until=datetime(2026, 11, 24, tzinfo=UTC)),
-        SearchFilters(sources=("Valley Courier",)),
-        SearchFilters(since=datetime(2026, 11, 21, tzinfo=UTC), sources=("Harbor Times",), undated=True),
-        SearchFilters(since=datetime(2027, 1, 1, tzinfo=UTC)),
-    ]:
-        clauses, args = _sql_filter(f)
-        joined = archive.catalog.db.execute(
-            "SELECT p.id, bm25(passages_fts, 0.5, 1.0) AS s FROM passages_fts "
-            "JOIN passages p ON p.rowid = passages_fts.rowid JOIN articles a ON a.id = p.article_id "
-            f"WHERE {' AND '.join(['passages_fts MATCH ?', *clauses])} ORDER BY s, p.rowid LIMIT 6",
-            [match, *args],
-        ).fetchall()
-        got = searcher._keyword_filtered(match, 6, f)
-        assert [(pid, round(s, 9)) for pid, s in got] == [(pid, round(-s, 9)) for pid, s in joined], f
-        assert searcher.keyword("harbour storm repairs marina boats", 6, f) == got, f
-        assert bool(got) == (f.since is None or f.since.year < 2027), f
 
 
 def test_a_windows_or_an_outlets_passages_are_listed_from_the_indexes_alone(archive: Archive) -> None:

@@ -59,11 +59,11 @@ def test_stores_out_of_step_are_named(home: Path) -> None:
     with Archive(Settings(home=home)) as archive:
         first, second = [r[0] for r in archive.catalog.db.execute("SELECT id FROM passages ORDER BY rowid LIMIT 2")]
         archive.store.delete([first])  # a vector lost
-        with archive.catalog.transaction() as db:  # and a keyword row
-            row = db.execute("SELECT rowid, title, text FROM passages WHERE id = ?", (second,)).fetchone()
-            db.execute(
-                "INSERT INTO passages_fts(passages_fts, rowid, title, text) VALUES ('delete', ?, ?, ?)", tuple(row)
-            )
+        (rowid,) = archive.catalog.db.execute("SELECT rowid FROM passages WHERE id = ?", (second,)).fetchone()
+        writer = archive.keywords.index.writer()  # and a keyword row, behind the catalog's back
+        writer.delete_documents_by_term("rowid", rowid)
+        writer.commit()
+        writer.wait_merging_threads()
         passages = archive.catalog.counts()[1]
     code, out = doctor("--no-telegram")
     assert code == 1

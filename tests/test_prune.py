@@ -65,13 +65,13 @@ def _fill(archive: Archive) -> tuple[list[str], list[str]]:
 
 
 def _consistent(archive: Archive) -> tuple[int, int]:
-    """Asserts the stores agree (catalog passages == Chroma vectors == FTS5 rows, no article without passages,
-    no URL without its article, the FTS5 index intact); returns (articles, passages)."""
+    """Asserts the stores agree (catalog passages == Chroma vectors == keyword index documents, nothing left for
+    the keyword index to catch up on, no article without passages, no URL without its article); returns
+    (articles, passages)."""
     db = archive.catalog.db
     articles, passages = archive.catalog.counts()
     assert archive.store.count() == passages
-    assert db.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0] == passages
-    db.execute("INSERT INTO passages_fts(passages_fts, rank) VALUES ('integrity-check', 1)")
+    assert archive.keywords.count() == passages and archive.catalog.keyword_backlog() == 0
     assert (
         db.execute("SELECT count(*) FROM articles WHERE id NOT IN (SELECT article_id FROM passages)").fetchone()[0] == 0
     )
@@ -110,8 +110,7 @@ def test_prune_removes_old_articles_from_every_store_and_keeps_the_rest(archive:
     assert archive.store.existing(pids) == set() and archive.catalog.passages(pids) == {}
     assert archive.catalog.cache_lookup(archive.model_id, keys) == {}
     assert all(archive.catalog.by_url(f"https://ledger.example/{n}") is None for n in range(4))
-    db = archive.catalog.db
-    assert db.execute("SELECT rowid FROM passages_fts WHERE passages_fts MATCH 'zebrafish1 OR quagga'").fetchall() == []
+    assert archive.keywords.search("zebrafish1 quagga", 10) == []
     assert _consistent(archive)[0] == 2
     again = prune(archive, NOW - timedelta(days=365))
     assert again.articles == 0 and archive.catalog.counts()[0] == 2
