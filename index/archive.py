@@ -276,7 +276,7 @@ class Archive:
                         self.catalog.journal_clear(db, ids)
             backlog = self.catalog.keyword_backlog()
             if backlog > 10_000:
-                log.warning("indexing %d passages for keyword search (about 4 minutes a million, once)", backlog)
+                log.warning("indexing %d passages for keyword search (about 3 minutes a million, once)", backlog)
             self.sync_keywords()
             return len(ids)
 

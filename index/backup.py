@@ -8,7 +8,7 @@ A backup is a folder holding:
   when a Chroma server holds them (``BRIEFBOT_CHROMA_URL``), an export of the collection through the client
   (``vectors.jsonl.gz``: ids, embeddings and metadata, read in pages);
 - not the keyword index (``keywords/``): it is derived from the catalog, and a restored home builds it anew on
-  its first open (about 4 minutes a million passages);
+  its first open (about 3 minutes a million passages);
 - ``briefbot-backup.json``, the manifest (format, version, when, counts, embedding model), written last: a folder
   without it is no backup, and ``restore`` refuses it.
 

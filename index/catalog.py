@@ -453,8 +453,9 @@ class Catalog:
         return out
 
     def delete_articles(self, db: sqlite3.Connection, article_ids: Sequence[str]) -> int:
-        """Delete articles with their passages (the FTS5 rows go with them, by trigger) and every URL they are
-        known under; returns how many URLs went. Call inside ``transaction()``."""
+        """Delete articles with their passages and every URL they are known under (kept vectors go with the
+        passages, and the keyword index is told, by trigger); returns how many URLs went. Call inside
+        ``transaction()``."""
         urls = 0
         for i in range(0, len(article_ids), 500):
             part = list(article_ids[i : i + 500])
@@ -580,8 +581,7 @@ class Catalog:
         SELECT read every article (0.2 s on a year of news)."""
         ends = [
             self.db.execute(
-                "SELECT published FROM articles WHERE published_ts IS NOT NULL "
-                f"ORDER BY published_ts {order} LIMIT 1"
+                f"SELECT published FROM articles WHERE published_ts IS NOT NULL ORDER BY published_ts {order} LIMIT 1"
             ).fetchone()
             for order in ("ASC", "DESC")
         ]
