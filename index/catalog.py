@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -389,17 +390,21 @@ class Catalog:
         ).fetchone()
         return bool(row[0])
 
-    def vectors_by_rowid(self, rowids: Sequence[int]) -> list[tuple[str, bytes]]:
-        """(passage id, kept float32 vector bytes) of passages ``rowids`` (those with a kept vector)."""
-        out: list[tuple[str, bytes]] = []
+    def _rows_of(self, sql: str, rowids: Sequence[int]) -> list[Any]:
+        """The rows of ``sql`` (whose ``{marks}`` is a list of passage rowids), 500 rowids a query."""
+        out: list[Any] = []
         for i in range(0, len(rowids), 500):
             part = list(rowids[i : i + 500])
-            out += self.db.execute(
-                "SELECT p.id, v.vector FROM passage_vectors v JOIN passages p ON p.rowid = v.rowid "
-                f"WHERE v.rowid IN ({','.join('?' * len(part))})",
-                part,
-            ).fetchall()
+            out += self.db.execute(sql.format(marks=",".join("?" * len(part))), part).fetchall()
         return out
+
+    def vectors_by_rowid(self, rowids: Sequence[int]) -> list[tuple[str, bytes]]:
+        """(passage id, kept float32 vector bytes) of passages ``rowids`` (those with a kept vector)."""
+        return self._rows_of(
+            "SELECT p.id, v.vector FROM passage_vectors v JOIN passages p ON p.rowid = v.rowid "
+            "WHERE v.rowid IN ({marks})",
+            rowids,
+        )
 
     def vectors(self, ids: Iterable[str], model: str) -> dict[str, np.ndarray]:
         """The kept vectors of passages ``ids`` (those that have one, when they are of ``model``)."""
@@ -502,15 +507,11 @@ class Catalog:
 
     def keyword_rows(self, rowids: Sequence[int]) -> list[tuple[int, str, str, float | None, str]]:
         """(rowid, headline, text, published as a Unix time or None, outlet) of those of ``rowids`` that exist."""
-        out: list[tuple[int, str, str, float | None, str]] = []
-        for i in range(0, len(rowids), 500):
-            part = list(rowids[i : i + 500])
-            out += self.db.execute(
-                "SELECT p.rowid, p.title, p.text, a.published_ts, a.source FROM passages p "
-                f"JOIN articles a ON a.id = p.article_id WHERE p.rowid IN ({','.join('?' * len(part))})",
-                part,
-            ).fetchall()
-        return out
+        return self._rows_of(
+            "SELECT p.rowid, p.title, p.text, a.published_ts, a.source FROM passages p "
+            "JOIN articles a ON a.id = p.article_id WHERE p.rowid IN ({marks})",
+            rowids,
+        )
 
     def keyword_done(self, rowids: Sequence[int]) -> None:
         """Clear ``rowids`` from the outbox: the keyword index has committed them."""
