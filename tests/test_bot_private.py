@@ -215,7 +215,8 @@ async def test_stickers_and_edits(bot: App, server: FakeTelegram) -> None:
     server.add_sticker(group, alice)  # in groups, stickers are just chatter
     await say(server, alice, "/help")
     assert len(server.bot_messages(alice)) == 3 and server.bot_messages(group) == []
-    assert server.pending_updates == []
+    # Every update was taken (the bot confirms them by its next poll's offset, a moment after its reply).
+    await server.async_wait_for(lambda: server.pending_updates == [], what="every update confirmed")
 
 
 async def test_rate_limit_and_length_cap(server: FakeTelegram, briefbot_home: Path, archive: Archive) -> None:
