@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -148,15 +149,30 @@ def test_a_crash_mid_ingest_leaves_no_half_written_article(briefbot_home: Path) 
     archive = Archive(Settings())  # opening recovers
     articles, passages = archive.catalog.counts()
     assert articles == 2  # the first batch of two committed, the second died
-    assert archive.store.count() == passages
-    assert archive.catalog.journal() == []
-    archive.close()
+    assert archive.store.count() == passages == archive.keywords.count()
+    assert archive.catalog.journal() == [] and archive.catalog.keyword_backlog() == 0
+    # A reader left open (the bot) while another process ingests (the CLI) finds the new articles by keyword.
+    from index.search import Searcher, SearchFilters
+
+    reader = Searcher(archive)
+
+    def found_articles() -> set[str]:
+        hits = reader.keyword("council voted", 50, SearchFilters())
+        return {p.article_id for p in archive.catalog.passages([pid for pid, _ in hits]).values()}
+
+    assert len(found_articles()) == 2
     done = subprocess.run([*run, "0"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     added, total, vectors = map(int, done.stdout.split())
     assert (added, total) == (4, 6)
+    for _ in range(50):  # tantivy's reader reloads when the other process commits (it watches the index's meta)
+        if len(found_articles()) == 6:
+            break
+        time.sleep(0.1)
+    assert len(found_articles()) == 6
+    archive.close()
     archive = Archive(Settings())
-    assert archive.store.count() == archive.catalog.counts()[1] == vectors
+    assert archive.store.count() == archive.catalog.counts()[1] == vectors == archive.keywords.count()
     archive.close()
 
 
